@@ -1,0 +1,54 @@
+"""The scheduled jobs: cadence, expected runtime and idempotency period of each.
+
+The watchdog derives every job's time limits from its expected runtime
+(soft = 3x, hard = soft + grace), and the broker visibility timeout must exceed
+the longest hard limit (checked when a worker starts).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from celery.schedules import crontab
+
+Period = Literal["day", "hour", "window5m"]
+SOFT_LIMIT_FACTOR = 3
+HARD_LIMIT_GRACE_SECONDS = 30
+
+
+@dataclass(frozen=True)
+class ScheduledJob:
+    name: str
+    schedule: crontab
+    cadence: str
+    expected_runtime_seconds: int
+    period: Period
+    period_seconds: int
+
+    @property
+    def soft_time_limit(self) -> int:
+        return self.expected_runtime_seconds * SOFT_LIMIT_FACTOR
+
+    @property
+    def time_limit(self) -> int:
+        return self.soft_time_limit + HARD_LIMIT_GRACE_SECONDS
+
+
+JOBS: tuple[ScheduledJob, ...] = (
+    ScheduledJob("jobs.daily_reset", crontab(minute="0", hour="0"), "daily 00:00 UTC", 300, "day", 86400),
+    ScheduledJob(
+        "jobs.ghost_build_detection", crontab(minute="*/5"), "every 5 minutes", 60, "window5m", 300
+    ),
+    ScheduledJob(
+        "jobs.daily_bonus_reset", crontab(minute="5", hour="0"), "daily 00:05 UTC", 300, "day", 86400
+    ),
+    ScheduledJob("jobs.cleanup_artifacts", crontab(minute="15"), "hourly at :15", 300, "hour", 3600),
+)
+
+JOBS_BY_NAME = {job.name: job for job in JOBS}
+
+beat_schedule = {
+    job.name: {"task": job.name, "schedule": job.schedule, "options": {"expires": job.period_seconds}}
+    for job in JOBS
+}

@@ -1,0 +1,1 @@
+"""Typed task payloads, validated at the boundary before any work starts."""

@@ -1,0 +1,198 @@
+"""The declared schema. Alembic migrations must produce exactly this (a test diffs them)."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    CheckConstraint,
+    Column,
+    Date,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    Table,
+    Text,
+    text,
+)
+from sqlalchemy.dialects.postgresql import JSONB, UUID
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+NOW = text("now()")
+
+users = Table(
+    "users",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    schema="auth",
+)
+
+plans = Table(
+    "plans",
+    metadata,
+    Column("name", Text, primary_key=True),
+    Column("daily_allowance_seconds", Integer, nullable=False),
+    Column("daily_bonus_seconds", Integer, nullable=False),
+    Column("monthly_bonus_cap_seconds", Integer, nullable=False),
+    CheckConstraint(
+        "daily_allowance_seconds >= 0 AND daily_bonus_seconds >= 0"
+        " AND monthly_bonus_cap_seconds >= 0",
+        name="non_negative",
+    ),
+)
+
+ai_time_balances = Table(
+    "ai_time_balances",
+    metadata,
+    Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id"), primary_key=True),
+    Column("plan", Text, ForeignKey("plans.name"), nullable=False),
+    # usage_day is the day daily_used_seconds counts for; the reset moves it forward.
+    Column("daily_used_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("usage_day", Date, nullable=False, server_default=text("CURRENT_DATE")),
+    Column("daily_bonus_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("bonus_day", Date, nullable=False, server_default=text("CURRENT_DATE")),
+    Column("monthly_bonus_used_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(
+        "daily_used_seconds >= 0 AND daily_bonus_seconds >= 0"
+        " AND monthly_bonus_used_seconds >= 0",
+        name="non_negative",
+    ),
+)
+
+builds = Table(
+    "builds",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id"), nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'queued'")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("started_at", DateTime(timezone=True)),
+    Column("last_heartbeat_at", DateTime(timezone=True)),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("failure_reason", Text),
+    Column("reserved_ai_seconds", Integer, nullable=False, server_default=text("0")),
+    Column("refunded_ai_seconds", Integer, nullable=False, server_default=text("0")),
+    CheckConstraint(
+        "status IN ('queued', 'building', 'deployed', 'failed')", name="status_known"
+    ),
+    CheckConstraint("status <> 'failed' OR failure_reason IS NOT NULL", name="failed_has_reason"),
+    CheckConstraint(
+        "reserved_ai_seconds >= 0 AND refunded_ai_seconds >= 0", name="non_negative"
+    ),
+)
+# Ghost detection only ever looks at live builds: a partial index keeps it small.
+Index(
+    "ix_builds_live_heartbeat",
+    builds.c.id,
+    postgresql_where=text("status IN ('queued', 'building')"),
+)
+
+build_artifacts = Table(
+    "build_artifacts",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True),
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("build_id", UUID(as_uuid=True), ForeignKey("builds.id"), nullable=False),
+    Column("storage_key", Text, nullable=False, unique=True),
+    Column("sha256", Text, nullable=False),
+    Column("size_bytes", BigInteger, nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # Lifecycle: live -> soft_deleted -> cold (content-addressed key) -> purged.
+    Column("soft_deleted_at", DateTime(timezone=True)),
+    Column("cold_storage_key", Text),
+    Column("moved_to_cold_at", DateTime(timezone=True)),
+    Column("purged_at", DateTime(timezone=True)),
+    CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
+    CheckConstraint("size_bytes >= 0", name="size_non_negative"),
+    CheckConstraint(
+        "moved_to_cold_at IS NULL OR (soft_deleted_at IS NOT NULL AND cold_storage_key IS NOT NULL)",
+        name="cold_after_soft_delete",
+    ),
+    CheckConstraint(
+        "purged_at IS NULL OR soft_deleted_at IS NOT NULL", name="purge_after_soft_delete"
+    ),
+)
+Index(
+    "ix_build_artifacts_project_recent",
+    build_artifacts.c.project_id,
+    build_artifacts.c.created_at.desc(),
+    build_artifacts.c.id.desc(),
+)
+# Cleanup walks live artifacts in id order: a partial index keeps the walk cheap.
+Index(
+    "ix_build_artifacts_live",
+    build_artifacts.c.id,
+    postgresql_where=text("soft_deleted_at IS NULL"),
+)
+
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("job", Text, nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("idempotency_key", Text, nullable=False),
+    Column("attempt", Integer, nullable=False, server_default=text("1")),
+    Column("status", Text, nullable=False),
+    Column("queue", Text),
+    Column("region", Text, nullable=False, server_default=text("'local'")),
+    Column("started_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("finished_at", DateTime(timezone=True)),
+    Column("duration_seconds", Float),
+    Column("queue_wait_seconds", Float),
+    Column("rows_affected", BigInteger),
+    Column("error", Text),
+    CheckConstraint(
+        "status IN ('running', 'success', 'failure', 'retry', 'timeout', 'skipped')",
+        name="status_known",
+    ),
+    CheckConstraint("status NOT IN ('failure', 'timeout') OR error IS NOT NULL", name="failure_has_error"),
+)
+Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_at.desc())
+Index("ix_job_runs_started", job_runs.c.started_at)
+Index("ix_job_runs_task_id", job_runs.c.task_id)
+
+usage_events = Table(
+    "usage_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("seconds", Integer, nullable=False),
+    Column("period", Text, nullable=False),
+    Column("build_id", UUID(as_uuid=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("kind IN ('daily_reset', 'bonus_reset', 'ghost_refund')", name="kind_known"),
+)
+Index("ix_usage_events_user_created", usage_events.c.user_id, usage_events.c.created_at)
+
+project_build_events = Table(
+    "project_build_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("project_id", UUID(as_uuid=True), nullable=False),
+    Column("build_id", UUID(as_uuid=True), nullable=False),
+    Column("user_id", UUID(as_uuid=True), nullable=False),
+    Column("event", Text, nullable=False),
+    Column("reason", Text),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("event <> 'failed' OR reason IS NOT NULL", name="failed_has_reason"),
+)
+Index("ix_project_build_events_build", project_build_events.c.build_id)
+
+APPEND_ONLY_TABLES = ("usage_events", "project_build_events")

@@ -1,0 +1,19 @@
+"""One exception root for the fleet; library errors are translated at the boundary."""
+
+from __future__ import annotations
+
+
+class SheenError(Exception):
+    """Something in the SheenApps worker fleet went wrong."""
+
+
+class ConfigError(SheenError):
+    """A setting is missing or has a value the fleet cannot use (exit status 2)."""
+
+
+class PayloadError(SheenError):
+    """A task payload failed validation: permanent, never retried."""
+
+
+class TransientError(SheenError):
+    """A dependency failed in a way that a later attempt may not: retry with backoff."""

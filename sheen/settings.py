@@ -1,0 +1,137 @@
+"""One settings object, parsed and validated once from `SHEEN_*` environment variables.
+
+Nothing reads the environment at import time: entry points call `load_settings()`
+and a bad value becomes one `ConfigError` line naming the variable (exit status 2).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping
+from enum import StrEnum
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from sheen.errors import ConfigError
+
+PREFIX = "SHEEN_"
+SERVICES_FILE = "services.json"
+
+
+class Environment(StrEnum):
+    DEVELOPMENT = "development"
+    CI = "ci"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+_URL_SCHEMES = {
+    "broker_url": {"redis", "rediss", "amqp", "amqps", "pyamqp"},
+    "redis_url": {"redis", "rediss", "unix"},
+    "database_url": {"postgresql", "postgresql+psycopg", "postgres"},
+}
+
+
+class Settings(BaseModel):
+    """Every knob of the fleet; the README's configuration table documents each field."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    env: Environment = Environment.DEVELOPMENT
+    region: str = Field(default="local", pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    service_name: str = Field(default="sheen-worker", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
+    broker_url: str = "redis://127.0.0.1:6379/0"
+    redis_url: str = "redis://127.0.0.1:6379/1"
+    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/sheen"
+    state_dir: Path = Path(".sheen")
+    log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
+    log_format: str = Field(default="auto", pattern=r"^(auto|json|console)$")
+    # Delivery: must exceed the longest hard time limit (checked at worker start).
+    visibility_timeout_seconds: int = Field(default=3600, ge=10)
+    worker_concurrency: int = Field(default=2, ge=1, le=256)
+    # Jobs
+    job_batch_size: int = Field(default=5000, ge=1, le=100_000)
+    ghost_build_threshold_seconds: int = Field(default=900, ge=60)
+    artifact_retention_days: int = Field(default=30, ge=1)
+    artifact_keep_latest: int = Field(default=5, ge=0)
+
+    @field_validator("broker_url", "redis_url", "database_url")
+    @classmethod
+    def _url(cls, value: str, info: Any) -> str:
+        parts = urlsplit(value)
+        schemes = _URL_SCHEMES[info.field_name]
+        if parts.scheme not in schemes:
+            allowed = ", ".join(sorted(schemes))
+            raise ValueError(f"scheme must be one of {allowed}")
+        if parts.scheme != "unix" and not parts.hostname and "host=" not in parts.query:
+            raise ValueError("URL has no host")
+        return value
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL with the psycopg 3 driver SQLAlchemy needs."""
+        scheme, rest = self.database_url.split("://", 1)
+        return f"postgresql+psycopg://{rest}" if scheme != "postgresql+psycopg" else self.database_url
+
+    @property
+    def libpq_url(self) -> str:
+        """The database URL as libpq (psycopg.connect, psql) spells it."""
+        return "postgresql://" + self.database_url.split("://", 1)[1]
+
+    @property
+    def is_production_like(self) -> bool:
+        return self.env in (Environment.STAGING, Environment.PRODUCTION)
+
+
+def env_name(field: str) -> str:
+    return PREFIX + field.upper()
+
+
+def _embedded_urls(state_dir: Path) -> dict[str, str]:
+    """URLs of the embedded services `make run` started from this checkout, if any."""
+    path = state_dir / SERVICES_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if k in _URL_SCHEMES and isinstance(v, str)}
+
+
+def parse_settings(environ: Mapping[str, str]) -> Settings:
+    """Build Settings from an environment mapping; raise ConfigError naming the variable."""
+    raw: dict[str, Any] = {}
+    for field in Settings.model_fields:
+        value = environ.get(env_name(field))
+        if value is not None and value != "":
+            raw[field] = value
+    state_dir = Path(raw.get("state_dir", ".sheen"))
+    for field, url in _embedded_urls(state_dir).items():
+        raw.setdefault(field, url)
+    try:
+        return Settings(**raw)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        field = str(err["loc"][0]) if err["loc"] else "?"
+        shown = raw.get(field, "")
+        detail = err["msg"].removeprefix("Value error, ")
+        if "url" in field and shown:
+            shown = _redact(shown)
+        raise ConfigError(f"{env_name(field)}={shown!s}: {detail}") from None
+
+
+def _redact(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password:
+        return url.replace(f":{parts.password}@", ":***@")
+    return url
+
+
+@lru_cache(maxsize=1)
+def load_settings() -> Settings:
+    """The process-wide settings, parsed on first use."""
+    return parse_settings(os.environ)

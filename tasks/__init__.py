@@ -1,0 +1,1 @@
+"""Celery tasks: thin shells that turn a validated payload into a service call."""

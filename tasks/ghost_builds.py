@@ -1,0 +1,44 @@
+"""jobs.ghost_build_detection: fail builds whose heartbeat stopped and refund their AI time."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from beat_schedule import JOBS_BY_NAME
+from schemas.jobs import GhostBuildPayload, window_key
+from sheen.db.engine import get_engine
+from sheen.services.builds import fail_ghost_builds
+from tasks.scheduled import job_options
+from workers.app import app
+from workers.base import FleetTask
+from workers.context import RunContext
+
+NAME = "jobs.ghost_build_detection"
+WINDOW = JOBS_BY_NAME[NAME].period_seconds
+
+
+class WindowJob(FleetTask):
+    payload_schema = GhostBuildPayload
+    window_seconds = WINDOW
+
+    def idempotency_key(self, ctx: RunContext) -> str:
+        payload = ctx.payload
+        assert payload is not None
+        start = payload.resolve_window(ctx.sent_at, self.window_seconds)  # type: ignore[attr-defined]
+        return window_key(start, timedelta(seconds=self.window_seconds))
+
+
+@app.task(base=WindowJob, **job_options(NAME))
+def ghost_build_detection(ctx: RunContext) -> dict[str, Any]:
+    payload = ctx.payload
+    assert isinstance(payload, GhostBuildPayload)
+    as_of = payload.resolve_window(ctx.sent_at, WINDOW)
+    threshold = timedelta(
+        seconds=payload.threshold_seconds or ctx.settings.ghost_build_threshold_seconds
+    )
+    totals = fail_ghost_builds(
+        get_engine(ctx.settings), as_of, threshold, ctx.idempotency_key or "",
+        payload.batch_size or ctx.settings.job_batch_size,
+    )
+    return {"as_of": as_of.isoformat(), **totals.as_dict()}

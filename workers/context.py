@@ -1,0 +1,62 @@
+"""What one execution knows about itself, shared by every middleware and the task body."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any
+
+from pydantic import BaseModel
+
+from sheen.settings import Settings, load_settings
+
+if TYPE_CHECKING:
+    from celery import Task
+
+
+@dataclass
+class RunContext:
+    task: Task
+    kwargs: dict[str, Any]
+    settings: Settings
+    task_id: str
+    trace_id: str
+    queue: str | None
+    sent_at: datetime
+    delivered_at: float = field(default_factory=time.time)
+    payload: BaseModel | None = None
+    idempotency_key: str | None = None
+    run_id: int | None = None
+    attempt: int = 1
+    status: str = "running"
+    result: Any = None
+
+    @property
+    def job(self) -> str:
+        return str(self.task.name)
+
+    @property
+    def queue_wait_seconds(self) -> float | None:
+        """Publish-to-start latency, or None when the message was delayed on purpose."""
+        request = self.task.request
+        if request.eta or request.retries:
+            return None
+        return max(self.delivered_at - self.sent_at.timestamp(), 0.0)
+
+    @classmethod
+    def from_request(cls, task: Task, kwargs: dict[str, Any]) -> RunContext:
+        request = task.request
+        headers = request.headers or {}
+        sent = headers.get("sent_at")
+        sent_at = datetime.fromtimestamp(float(sent), UTC) if sent else datetime.now(UTC)
+        delivery = request.delivery_info or {}
+        return cls(
+            task=task,
+            kwargs=kwargs,
+            settings=load_settings(),
+            task_id=str(request.id or "local"),
+            trace_id=str(headers.get("trace_id") or request.id or "local"),
+            queue=delivery.get("routing_key") or delivery.get("queue"),
+            sent_at=sent_at,
+        )
