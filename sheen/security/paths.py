@@ -10,6 +10,7 @@ literal name (with backslashes read as separators), never a decoded one.
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import unicodedata
@@ -56,7 +57,13 @@ _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _PERCENT_U = re.compile(r"%[uU]([0-9A-Fa-f]{4})")
 # Anything that looks like an escape attempt, valid hex or not (IIS "%c0%qf" tricks).
 _ESCAPE_ATTEMPT = re.compile(r"%(?:%|[uU][0-9A-Za-z]{4}|[0-9A-Za-z]{2})")
+# "0x2e0x2e0x2f": hex spelled out, as some filters and fuzzers do (guarded chars only).
+_HEX_0X = re.compile(r"0[xX](2[eEfF]|5[cC]|25|3[aA]|00)")
+# A segment that is base64 of something path-like ("Li4vLi4v" is "../../").
+_BASE64 = re.compile(r"^[A-Za-z0-9+_-]{4,}={0,2}$")
 _DRIVE = re.compile(r"^[A-Za-z]:")
+# Characters Windows forbids in names; never needed in a web project.
+_WINDOWS_INVALID = frozenset('<>"|?*')
 _SHORT_NAME = re.compile(r"~\d+(?:\.|$)")
 _UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"})
 
@@ -96,6 +103,7 @@ def _utf8_lenient(data: bytes) -> str:
 
 def _decode_once(text: str) -> str:
     text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
+    text = _HEX_0X.sub(lambda m: chr(int(m.group(1), 16)), text)
     return _PERCENT_RUN.sub(lambda m: _utf8_lenient(bytes.fromhex(m.group(0).replace("%", ""))),
                             text)
 
@@ -121,6 +129,18 @@ def readings(raw: str) -> list[str]:
     return [f.replace("\\", "/") for f in forms]
 
 
+def _base64_reading(segment: str) -> str | None:
+    """The decoded text of a base64-looking segment, if it is printable ASCII."""
+    if not _BASE64.match(segment):
+        return None
+    try:
+        text = base64.urlsafe_b64decode(segment.replace("+", "-") + "=" * (-len(segment) % 4))
+        decoded = text.decode("ascii")
+    except (ValueError, UnicodeDecodeError):
+        return None
+    return decoded if decoded.isprintable() else None
+
+
 def windows_name(segment: str) -> str:
     """The name Windows would use: casefolded, trailing dots and spaces dropped."""
     return segment.rstrip(". ").casefold()
@@ -132,85 +152,81 @@ def is_blocked_name(segment: str) -> bool:
     return name in BLOCKED_NAMES or name.startswith(BLOCKED_PREFIXES)
 
 
+def _first(checks: tuple[tuple[bool, str], ...]) -> str | None:
+    return next((code for failed, code in checks if failed), None)
+
+
+def _is_dot_dot(segment: str) -> bool:
+    """`..`, `.. `, `...`, `..2f..`: parent, or what a filter left of an encoded parent."""
+    return segment.lstrip(" ").startswith("..")
+
+
 def _segment_reason(segment: str) -> str | None:
-    if segment == "..":
-        return "dot_dot"
-    if segment.strip(". ") == "" and segment != ".":
-        return "dot_dot" if ".." in segment else "dot_segment"
-    if ":" in segment:
-        return "colon"
-    if is_blocked_name(segment):
-        return "blocked_name"
     stem = windows_name(segment).split(".", 1)[0].rstrip(" ")
-    if stem in _WINDOWS_DEVICES:
-        return "reserved_name"
-    if _SHORT_NAME.search(segment):
-        return "short_name"
-    if len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES:
-        return "segment_too_long"
-    return None
+    return _first((
+        (segment == "", "empty_segment"),
+        (segment.strip(". ") == "" and segment != ".", "dot_segment"),
+        (":" in segment, "colon"),
+        (not _WINDOWS_INVALID.isdisjoint(segment), "windows_invalid_char"),
+        (is_blocked_name(segment), "blocked_name"),
+        (stem in _WINDOWS_DEVICES, "reserved_name"),
+        (bool(_SHORT_NAME.search(segment)), "short_name"),
+        (len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES, "segment_too_long"),
+    ))
 
 
 def _form_reason(form: str) -> str | None:
     """Why one reading of the path is unsafe, or None."""
-    if form.startswith("//"):
-        return "unc_or_device"
-    if form.startswith("/"):
-        return "absolute"
-    if _DRIVE.match(form):
-        return "drive"
-    body = form[:-1] if form.endswith("/") else form
-    segments = body.split("/")
-    # Check `..` first so a traversal is reported as such whatever else is wrong.
-    if any(s.strip(" ") == ".." or (s.strip(". ") == "" and ".." in s) for s in segments):
-        return "dot_dot"
+    segments = (form[:-1] if form.endswith("/") else form).split("/")
+    # `..` is checked before the rest so a traversal is reported as such.
+    reason = _first((
+        (form.startswith("//"), "unc_or_device"),
+        (form.startswith("/"), "absolute"),
+        (bool(_DRIVE.match(form)), "drive"),
+        (any(_is_dot_dot(s) for s in segments), "dot_dot"),
+    ))
     for segment in segments:
-        if segment == "":
-            return "empty_segment"
-        reason = _segment_reason(segment)
-        if reason:
-            return reason
-    return None
+        reason = reason or _segment_reason(segment)
+    return reason
 
 
 def _char_reason(raw: str) -> str | None:
-    if "\x00" in raw:
-        return "nul_byte"
-    if any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in raw):
-        return "unsafe_char"
     literal = raw.replace("\\", "/")
     unicode_form = _unicode_form(literal)
-    if any(unicode_form.count(ch) != literal.count(ch) for ch in _GUARDED):
-        return "lookalike_char"
-    return None
+    return _first((
+        (not raw or raw in ("/", "./"), "empty"),
+        (len(raw) > MAX_PATH_CHARS, "too_long"),
+        ("\x00" in raw, "nul_byte"),
+        (any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in raw), "unsafe_char"),
+        (any(unicode_form.count(ch) != literal.count(ch) for ch in _GUARDED), "lookalike_char"),
+    ))
+
+
+def _shape_reason(parts: list[str], is_dir: bool) -> str | None:
+    """Root-level folders must be on the allowlist; root-level files may be anything safe."""
+    top_is_folder = len(parts) > 1 or is_dir
+    return _first((
+        (not parts, "empty"),
+        (len(parts) > MAX_DEPTH, "too_deep"),
+        (bool(parts) and top_is_folder and parts[0] not in ALLOWED_TOP_LEVEL,
+         "top_level_not_allowed"),
+    ))
 
 
 def _lexical_reason(raw: str, is_dir: bool) -> tuple[str | None, PurePosixPath | None]:
-    if not raw or raw in ("/", "./"):
-        return "empty", None
-    if len(raw) > MAX_PATH_CHARS:
-        return "too_long", None
     reason = _char_reason(raw)
     if reason:
         return reason, None
     forms = readings(raw)
-    for form in forms:
-        reason = _form_reason(form)
-        if reason:
-            return reason, None
-    if _ESCAPE_ATTEMPT.search(raw) or any(_ESCAPE_ATTEMPT.search(f) for f in forms[1:]):
-        return "encoded", None
+    hidden = [b for b in map(_base64_reading, forms[0].split("/")) if b]
+    reason = next((r for r in map(_form_reason, forms + hidden) if r), None)
+    # A literal name never needs escapes: any decodable or escape-like sequence is refused.
+    if not reason and (any(_ESCAPE_ATTEMPT.search(f) or _decode_once(f) != f for f in forms)
+                       or any(ch in b for b in hidden for ch in "/\\%")):
+        reason = "encoded"
     parts = [p for p in forms[0].rstrip("/").split("/") if p != "."]
-    if not parts:
-        return "empty", None
-    if len(parts) > MAX_DEPTH:
-        return "too_deep", None
-    if len(parts) == 1 and (is_dir or raw.endswith(("/", "\\"))):
-        if parts[0] not in ALLOWED_TOP_LEVEL:
-            return "top_level_not_allowed", None
-    elif len(parts) > 1 and parts[0] not in ALLOWED_TOP_LEVEL:
-        return "top_level_not_allowed", None
-    return None, PurePosixPath(*parts)
+    reason = reason or _shape_reason(parts, is_dir or raw.endswith(("/", "\\")))
+    return (reason, None) if reason else (None, PurePosixPath(*parts))
 
 
 def _inside(path: str, root: str) -> bool:

@@ -18,6 +18,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
+from jwt.utils import is_pem_format, is_ssh_key
 
 from sheen.errors import ConfigError
 
@@ -61,7 +62,11 @@ def _algorithms_for(key: Any) -> frozenset[str]:
 
 
 def _pem_public_key(value: str) -> Any:
-    text = value if value.lstrip().startswith("-----BEGIN") else Path(value).read_text()
+    """PEM text, or the path of a file holding it."""
+    try:
+        text = value if value.lstrip().startswith("-----BEGIN") else Path(value).read_text()
+    except (OSError, ValueError):
+        raise TokenConfigError("SHEEN_JWT_PUBLIC_KEY is not PEM text or a readable file") from None
     if "PRIVATE KEY" in text:
         raise TokenConfigError("SHEEN_JWT_PUBLIC_KEY holds a private key; give the public key")
     try:
@@ -73,7 +78,8 @@ def _pem_public_key(value: str) -> Any:
 def _jwk_public_key(jwk: Mapping[str, Any]) -> Any:
     if "d" in jwk or jwk.get("kty") == "oct":
         raise TokenConfigError("JWKS must hold public keys only (no private or oct keys)")
-    parser = {"RSA": RSAAlgorithm, "EC": ECAlgorithm, "OKP": OKPAlgorithm}.get(jwk.get("kty", ""))
+    parsers: dict[str, Any] = {"RSA": RSAAlgorithm, "EC": ECAlgorithm, "OKP": OKPAlgorithm}
+    parser = parsers.get(jwk.get("kty", ""))
     if parser is None:
         raise TokenConfigError("JWKS key has an unsupported kty")
     try:
@@ -99,8 +105,8 @@ def load_jwks(path: str | Path, algorithms: Iterable[str]) -> tuple[Verification
     for kid, jwk in entries:
         if not isinstance(kid, str) or not kid:
             raise TokenConfigError("every JWKS key needs a kid")
-        if jwk.get("use", "sig") != "sig":
-            continue
+        if jwk.get("use", "sig") != "sig" or "verify" not in jwk.get("key_ops", ["verify"]):
+            continue  # encryption keys never verify signatures
         key = _jwk_public_key(jwk)
         algs = _algorithms_for(key) & allowed
         if "alg" in jwk:
@@ -127,6 +133,11 @@ class TokenConfig:
     environment: str = "development"
 
     def __post_init__(self) -> None:
+        # Normalise so a list or an Environment enum given directly behaves like from_values.
+        object.__setattr__(self, "algorithms", tuple(self.algorithms))
+        object.__setattr__(self, "keys", tuple(self.keys))
+        env = str(getattr(self.environment, "value", self.environment)).lower()
+        object.__setattr__(self, "environment", env)
         algs = set(self.algorithms)
         if not algs:
             raise TokenConfigError("SHEEN_JWT_ALGORITHMS is empty")
@@ -137,7 +148,9 @@ class TokenConfig:
             raise TokenConfigError("SHEEN_JWT_ALGORITHMS mixes HS256 with asymmetric algorithms")
         symmetric = bool(algs & SYMMETRIC_ALGORITHMS)
         if symmetric and self.environment not in DEVELOPMENT_ENVIRONMENTS:
-            raise TokenConfigError(f"HS256 secrets are for development only, not {self.environment}")
+            raise TokenConfigError(
+                f"HS256 secrets are for development only, not {self.environment}"
+            )
         if not self.audience or not self.issuer:
             raise TokenConfigError("SHEEN_JWT_AUDIENCE and SHEEN_JWT_ISSUER are required")
         if not 0 <= self.leeway <= 300:
@@ -150,8 +163,12 @@ class TokenConfig:
         for k in self.keys:
             if isinstance(k.key, bytes) != symmetric:
                 raise TokenConfigError("key type does not match SHEEN_JWT_ALGORITHMS")
+            if isinstance(k.key, bytes) and (is_pem_format(k.key) or is_ssh_key(k.key)):
+                raise TokenConfigError("SHEEN_JWT_SECRET looks like a public key, not a secret")
             if isinstance(k.key, bytes) and len(k.key) < MIN_SECRET_BYTES:
-                raise TokenConfigError(f"SHEEN_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes")
+                raise TokenConfigError(
+                    f"SHEEN_JWT_SECRET must be at least {MIN_SECRET_BYTES} bytes"
+                )
 
     @classmethod
     def from_values(

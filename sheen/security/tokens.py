@@ -9,45 +9,49 @@ we add the header policy (`crit`, embedded keys), the size cap and scope rules.
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import jwt
 import structlog
-from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
-from cryptography.hazmat.primitives.serialization import load_pem_public_key
-from jwt.algorithms import ECAlgorithm, OKPAlgorithm, RSAAlgorithm
 
-from sheen.errors import ConfigError, SheenError
+from sheen.errors import SheenError
+from sheen.security.token_config import (
+    ASYMMETRIC_ALGORITHMS,
+    DEVELOPMENT_ENVIRONMENTS,
+    SYMMETRIC_ALGORITHMS,
+    TokenConfig,
+    TokenConfigError,
+    VerificationKey,
+    load_jwks,
+)
+
+__all__ = [
+    "ASYMMETRIC_ALGORITHMS", "SCOPE_LEVELS", "SYMMETRIC_ALGORITHMS", "AdminClaims", "AuthError",
+    "InsufficientScope", "InvalidToken", "MissingToken", "TokenConfig", "TokenConfigError",
+    "TokenVerifier", "VerificationKey", "load_jwks", "mint_token", "parse_ttl", "scope_satisfies",
+]
 
 log = structlog.get_logger(__name__)
 
 SCOPE_LEVELS: Mapping[str, int] = {
     "admin:read": 1, "admin:write": 2, "admin:breakglass": 3, "admin:super": 4,
 }
-ASYMMETRIC_ALGORITHMS = frozenset(
-    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "ES512", "EdDSA"}
-)
-SYMMETRIC_ALGORITHMS = frozenset({"HS256"})
-# Environments where a shared HS256 secret is tolerated (and minting is allowed).
-DEVELOPMENT_ENVIRONMENTS = frozenset({"development", "ci", "test", "local"})
+# Minting is for development and tests; staging may use it with its own keys.
 MINT_ENVIRONMENTS = DEVELOPMENT_ENVIRONMENTS | {"staging"}
 REQUIRED_CLAIMS = ("exp", "iat", "sub", "aud", "iss")
 MAX_AUTHORIZATION_BYTES = 8 * 1024
-MIN_SECRET_BYTES = 32
-MIN_RSA_BITS = 2048
 MAX_MINT_TTL = timedelta(hours=24)
 # Header parameters that carry or locate keys: we only trust configured keys.
 _KEY_HEADERS = frozenset({"jwk", "jku", "x5u", "x5c"})
 _JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
-_CURVE_ALG = {"secp256r1": "ES256", "secp384r1": "ES384", "secp521r1": "ES512"}
 _TTL = re.compile(r"^\s*(\d+)\s*([smhd]?)\s*$")
 _TTL_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 
@@ -147,6 +151,25 @@ def _bearer_token(header: str | None) -> str:
     return token
 
 
+def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    keys = [k for k, _ in pairs]
+    if len(set(keys)) != len(keys):
+        raise ValueError("duplicate header parameter")
+    return dict(pairs)
+
+
+def _parse_header(segment: str) -> dict[str, Any]:
+    """Decode the JOSE header ourselves: duplicate parameters (two `alg`s) are refused."""
+    try:
+        raw = base64.urlsafe_b64decode(segment + "=" * (-len(segment) % 4))
+        header = json.loads(raw, object_pairs_hook=_no_duplicates)
+    except (ValueError, TypeError):
+        raise _refuse("token header is not valid", "malformed") from None
+    if not isinstance(header, dict):
+        raise _refuse("token header is not valid", "malformed")
+    return header
+
+
 _DECODE_ERRORS: tuple[tuple[type[Exception], str, str], ...] = (
     (jwt.ExpiredSignatureError, "token has expired", "expired"),
     (jwt.ImmatureSignatureError, "token is not valid yet", "not_yet_valid"),
@@ -167,10 +190,7 @@ class TokenVerifier:
         self._by_kid = {k.kid: k for k in config.keys}
 
     def _header(self, token: str) -> dict[str, Any]:
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError:
-            raise _refuse("token header is not valid", "malformed") from None
+        header = _parse_header(token.split(".", 1)[0])
         alg = header.get("alg")
         if not isinstance(alg, str) or alg not in self.config.algorithms:
             raise _refuse("token algorithm is not allowed", "algorithm")

@@ -1,0 +1,35 @@
+"""`sheen-ops`: the operator's command line. Thin wrappers over services.
+
+Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from sheen.errors import ConfigError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="sheen-fleet")
+def cli() -> None:
+    """Operate the SheenApps worker fleet: schema, jobs, dead letters, tokens."""
+
+
+def _register() -> None:
+    from sheen.cli import dev, jobs, migrate
+
+    cli.add_command(migrate.migrate)
+    cli.add_command(jobs.jobs)
+    cli.add_command(dev.dev)
+
+
+def main() -> None:
+    _register()
+    try:
+        cli.main(standalone_mode=True)
+    except ConfigError as exc:
+        click.echo(f"sheen-ops: configuration error: {exc}", err=True)
+        sys.exit(2)

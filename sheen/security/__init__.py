@@ -1,0 +1,1 @@
+"""Security building blocks: admin bearer tokens and safe paths inside project folders."""
