@@ -22,8 +22,8 @@ find_promtool() {
 }
 
 stop_daemon() {
-  # The Debian package enables and starts a Prometheus server (and node exporter it
-  # recommends); we only want the promtool binary, not a system daemon on port 9090.
+  # The Debian package enables (and, without a blocking policy-rc.d, starts) a Prometheus
+  # server; we only want the promtool binary, not a system daemon on port 9090.
   local svc
   for svc in "$@"; do
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
@@ -48,6 +48,13 @@ stop_daemon() {
   done
 }
 
+POLICY_RC=/usr/sbin/policy-rc.d
+CREATED_POLICY=0
+remove_policy() {
+  if [ "$CREATED_POLICY" -eq 1 ]; then rm -f "$POLICY_RC"; CREATED_POLICY=0; fi
+}
+trap remove_policy EXIT
+
 apt_install() {
   local pkg="$1"
   if [ "$(id -u)" -ne 0 ]; then
@@ -58,14 +65,14 @@ apt_install() {
   fi
   log "installing Debian package '$pkg' (apt-get)"
   export DEBIAN_FRONTEND=noninteractive
-  # policy-rc.d 101 asks invoke-rc.d not to start services during the install.
-  local policy=/usr/sbin/policy-rc.d created_policy=0
-  if [ ! -e "$policy" ]; then
-    printf '#!/bin/sh\nexit 101\n' >"$policy" && chmod +x "$policy" && created_policy=1
+  # A policy-rc.d answering 101 tells invoke-rc.d not to start the package's daemon at
+  # all; it is removed again on any exit (only if this script created it).
+  if [ ! -e "$POLICY_RC" ]; then
+    printf '#!/bin/sh\nexit 101\n' >"$POLICY_RC" && chmod +x "$POLICY_RC" && CREATED_POLICY=1
   fi
   local rc=0
   { apt-get update -qq && apt-get install -y -qq --no-install-recommends "$pkg"; } || rc=$?
-  if [ "$created_policy" -eq 1 ]; then rm -f "$policy"; fi
+  remove_policy
   [ "$rc" -eq 0 ] || die "apt-get install $pkg failed (exit $rc)"
 }
 
