@@ -36,19 +36,32 @@ class ScheduledJob:
 
 
 JOBS: tuple[ScheduledJob, ...] = (
-    ScheduledJob("jobs.daily_reset", crontab(minute="0", hour="0"), "daily 00:00 UTC", 300, "day", 86400),
+    ScheduledJob(
+        "jobs.daily_reset", crontab(minute="0", hour="0"), "daily 00:00 UTC", 300, "day", 86400
+    ),
     ScheduledJob(
         "jobs.ghost_build_detection", crontab(minute="*/5"), "every 5 minutes", 60, "window5m", 300
     ),
     ScheduledJob(
-        "jobs.daily_bonus_reset", crontab(minute="5", hour="0"), "daily 00:05 UTC", 300, "day", 86400
+        "jobs.daily_bonus_reset",
+        crontab(minute="5", hour="0"),
+        "daily 00:05 UTC",
+        300,
+        "day",
+        86400,
     ),
-    ScheduledJob("jobs.cleanup_artifacts", crontab(minute="15"), "hourly at :15", 300, "hour", 3600),
+    ScheduledJob(
+        "jobs.cleanup_artifacts", crontab(minute="15"), "hourly at :15", 300, "hour", 3600
+    ),
 )
 
 JOBS_BY_NAME = {job.name: job for job in JOBS}
 
 beat_schedule = {
-    job.name: {"task": job.name, "schedule": job.schedule, "options": {"expires": job.period_seconds}}
+    job.name: {
+        "task": job.name,
+        "schedule": job.schedule,
+        "options": {"expires": job.period_seconds},
+    }
     for job in JOBS
 }

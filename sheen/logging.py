@@ -14,8 +14,21 @@ from sheen.settings import Settings
 
 # Keys that may carry personal data: dropped whatever their value.
 PII_KEYS = frozenset(
-    {"email", "e_mail", "name", "full_name", "first_name", "last_name", "username",
-     "ip", "ip_address", "remote_addr", "client_ip", "phone", "address"}
+    {
+        "email",
+        "e_mail",
+        "name",
+        "full_name",
+        "first_name",
+        "last_name",
+        "username",
+        "ip",
+        "ip_address",
+        "remote_addr",
+        "client_ip",
+        "phone",
+        "address",
+    }
 )
 _EMAIL = re.compile(r"[\w.+-]+@[\w-]+\.[\w.-]+")
 _IPV4 = re.compile(r"\b(?:\d{1,3}\.){3}\d{1,3}\b")

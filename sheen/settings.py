@@ -76,7 +76,9 @@ class Settings(BaseModel):
     def sqlalchemy_url(self) -> str:
         """The database URL with the psycopg 3 driver SQLAlchemy needs."""
         scheme, rest = self.database_url.split("://", 1)
-        return f"postgresql+psycopg://{rest}" if scheme != "postgresql+psycopg" else self.database_url
+        return (
+            f"postgresql+psycopg://{rest}" if scheme != "postgresql+psycopg" else self.database_url
+        )
 
     @property
     def libpq_url(self) -> str:

@@ -6,7 +6,7 @@ from datetime import timedelta
 from typing import Any
 
 from beat_schedule import JOBS_BY_NAME
-from schemas.jobs import GhostBuildPayload, window_key
+from schemas.jobs import GhostBuildPayload, WindowPayload, window_key
 from sheen.db.engine import get_engine
 from sheen.services.builds import fail_ghost_builds
 from tasks.scheduled import job_options
@@ -19,13 +19,15 @@ WINDOW = JOBS_BY_NAME[NAME].period_seconds
 
 
 class WindowJob(FleetTask):
-    payload_schema = GhostBuildPayload
+    """A job whose period is a time window; its idempotency key is the window's start."""
+
+    payload_schema: type[WindowPayload] = GhostBuildPayload
     window_seconds = WINDOW
 
     def idempotency_key(self, ctx: RunContext) -> str:
         payload = ctx.payload
-        assert payload is not None
-        start = payload.resolve_window(ctx.sent_at, self.window_seconds)  # type: ignore[attr-defined]
+        assert isinstance(payload, WindowPayload)
+        start = payload.resolve_window(ctx.sent_at, self.window_seconds)
         return window_key(start, timedelta(seconds=self.window_seconds))
 
 
@@ -38,7 +40,10 @@ def ghost_build_detection(ctx: RunContext) -> dict[str, Any]:
         seconds=payload.threshold_seconds or ctx.settings.ghost_build_threshold_seconds
     )
     totals = fail_ghost_builds(
-        get_engine(ctx.settings), as_of, threshold, ctx.idempotency_key or "",
+        get_engine(ctx.settings),
+        as_of,
+        threshold,
+        ctx.idempotency_key or "",
         payload.batch_size or ctx.settings.job_batch_size,
     )
     return {"as_of": as_of.isoformat(), **totals.as_dict()}

@@ -7,6 +7,7 @@ the machine's shared services. Given URLs must point at disposable servers.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -28,8 +29,14 @@ from sheen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA_TABLES = (
-    "usage_events", "project_build_events", "build_artifacts", "builds",
-    "ai_time_balances", "plans", "auth.users", "job_runs",
+    "usage_events",
+    "project_build_events",
+    "build_artifacts",
+    "builds",
+    "ai_time_balances",
+    "plans",
+    "auth.users",
+    "job_runs",
 )
 
 
@@ -93,6 +100,7 @@ def db(services: Services) -> Iterator[object]:
     """A clean database (all data tables emptied) and state Redis for one test."""
     engine = get_engine()
     with engine.begin() as conn:
+        conn.execute(text("SET LOCAL lock_timeout = '10s'"))  # a leaked transaction fails fast
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
     redis.Redis.from_url(services.redis_url).flushdb()
     yield engine
@@ -116,9 +124,13 @@ class WorkerProcess:
             if needle in self.log():
                 return
             if self.proc.poll() is not None:
-                raise AssertionError(f"worker exited ({self.proc.returncode}):\n{self.log()[-3000:]}")
+                raise AssertionError(
+                    f"worker exited ({self.proc.returncode}):\n{self.log()[-3000:]}"
+                )
             time.sleep(0.05)
-        raise AssertionError(f"{needle!r} not in worker log after {timeout} s:\n{self.log()[-3000:]}")
+        raise AssertionError(
+            f"{needle!r} not in worker log after {timeout} s:\n{self.log()[-3000:]}"
+        )
 
     def children(self) -> list[psutil.Process]:
         return psutil.Process(self.proc.pid).children()
@@ -137,10 +149,8 @@ class WorkerProcess:
         self.proc.kill()
         self.proc.wait()
         for child in procs:
-            try:
+            with contextlib.suppress(psutil.NoSuchProcess):
                 child.kill()
-            except psutil.NoSuchProcess:
-                pass
 
 
 @pytest.fixture
@@ -148,16 +158,38 @@ def start_worker(services: Services, tmp_path: Path) -> Iterator[object]:
     """Factory: start a real worker (prefork) with extra SHEEN_* env; all stopped at teardown."""
     workers: list[WorkerProcess] = []
 
-    def start(concurrency: int = 2, pool: str = "prefork", wait: bool = True,
-              extra_args: tuple[str, ...] = (), **env: str) -> WorkerProcess:
+    def start(
+        concurrency: int = 2,
+        pool: str = "prefork",
+        wait: bool = True,
+        extra_args: tuple[str, ...] = (),
+        **env: str,
+    ) -> WorkerProcess:
         name = f"w{len(workers)}-{os.getpid()}@%h"
         log_path = tmp_path / f"worker{len(workers)}.log"
-        argv = [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", pool,
-                "-c", str(concurrency), "-n", name, "-Q", "jobs", "--without-mingle",
-                "--without-gossip", *extra_args]
+        argv = [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--pool",
+            pool,
+            "-c",
+            str(concurrency),
+            "-n",
+            name,
+            "-Q",
+            "jobs",
+            "--without-mingle",
+            "--without-gossip",
+            *extra_args,
+        ]
         with log_path.open("wb") as out:
-            proc = subprocess.Popen(argv, cwd=ROOT, env=services.env(**env), stdout=out,
-                                    stderr=subprocess.STDOUT)
+            proc = subprocess.Popen(
+                argv, cwd=ROOT, env=services.env(**env), stdout=out, stderr=subprocess.STDOUT
+            )
         worker = WorkerProcess(proc, log_path, name)
         workers.append(worker)
         if wait:

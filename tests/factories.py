@@ -22,12 +22,19 @@ def seed_plans(engine: Engine) -> None:
             )
 
 
-def seed_users(engine: Engine, count: int, usage_day: date, used_seconds: int = 100,
-               plan: str = "free", bonus_used: int = 0) -> None:
+def seed_users(
+    engine: Engine,
+    count: int,
+    usage_day: date,
+    used_seconds: int = 100,
+    plan: str = "free",
+    bonus_used: int = 0,
+) -> None:
     """`count` users with balances counting `used_seconds` on `usage_day`."""
     seed_plans(engine)
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             WITH u AS (
                 INSERT INTO auth.users (id)
                 SELECT gen_random_uuid() FROM generate_series(1, :count)
@@ -36,26 +43,38 @@ def seed_users(engine: Engine, count: int, usage_day: date, used_seconds: int = 
             INSERT INTO ai_time_balances
                 (user_id, plan, daily_used_seconds, usage_day, bonus_day, monthly_bonus_used_seconds)
             SELECT id, :plan, :used, :day, :day, :bonus_used FROM u
-        """), {"count": count, "used": used_seconds, "day": usage_day, "plan": plan,
-               "bonus_used": bonus_used})
+        """),
+            {
+                "count": count,
+                "used": used_seconds,
+                "day": usage_day,
+                "plan": plan,
+                "bonus_used": bonus_used,
+            },
+        )
 
 
-def seed_builds(engine: Engine, count: int, heartbeat: datetime, status: str = "building",
-                reserved: int = 30) -> None:
+def seed_builds(
+    engine: Engine, count: int, heartbeat: datetime, status: str = "building", reserved: int = 30
+) -> None:
     """`count` builds, each for a distinct existing user, last heard of at `heartbeat`."""
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             INSERT INTO builds (id, project_id, user_id, status, started_at, last_heartbeat_at,
                                 reserved_ai_seconds)
             SELECT gen_random_uuid(), gen_random_uuid(), user_id, :status, :hb, :hb, :reserved
             FROM (SELECT user_id FROM ai_time_balances ORDER BY user_id LIMIT :count) AS u
-        """), {"count": count, "hb": heartbeat, "status": status, "reserved": reserved})
+        """),
+            {"count": count, "hb": heartbeat, "status": status, "reserved": reserved},
+        )
 
 
 def seed_artifacts(engine: Engine, projects: int, per_project: int, newest: datetime) -> None:
     """`per_project` artifacts for each of `projects` projects, one day apart, ending at `newest`."""
     with engine.begin() as conn:
-        conn.execute(text("""
+        conn.execute(
+            text("""
             WITH p AS (
                 SELECT gen_random_uuid() AS project_id,
                        (SELECT user_id FROM ai_time_balances LIMIT 1) AS user_id
@@ -71,4 +90,6 @@ def seed_artifacts(engine: Engine, projects: int, per_project: int, newest: date
                    'artifacts/' || b.id || '/' || n, encode(sha256(convert_to(b.id::text || n, 'UTF8')), 'hex'),
                    1024, CAST(:newest AS timestamptz) - (n - 1) * interval '1 day'
             FROM b, generate_series(1, :per_project) AS n
-        """), {"projects": projects, "per_project": per_project, "newest": newest})
+        """),
+            {"projects": projects, "per_project": per_project, "newest": newest},
+        )

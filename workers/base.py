@@ -16,7 +16,7 @@ class NoPayload(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-class FleetTask(Task):  # type: ignore[misc]
+class FleetTask(Task):
     """Tasks take keyword arguments only, validated by `payload_schema`."""
 
     payload_schema: type[BaseModel] = NoPayload
@@ -25,7 +25,9 @@ class FleetTask(Task):  # type: ignore[misc]
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if args:
-            raise PayloadError(f"{self.name} takes keyword arguments only, got {len(args)} positional")
+            raise PayloadError(
+                f"{self.name} takes keyword arguments only, got {len(args)} positional"
+            )
         ctx = RunContext.from_request(self, kwargs)
         return run_pipeline(ctx, lambda: self.run(ctx))
 

@@ -21,7 +21,9 @@ MIDDLEWARE: tuple[Middleware, ...] = (
 )
 
 
-def run_pipeline(ctx: RunContext, body: CallNext, middleware: tuple[Middleware, ...] = MIDDLEWARE) -> Any:
+def run_pipeline(
+    ctx: RunContext, body: CallNext, middleware: tuple[Middleware, ...] = MIDDLEWARE
+) -> Any:
     call: CallNext = body
     for mw in reversed(middleware):
         call = partial(mw.around, ctx, call)

@@ -40,7 +40,11 @@ def unsafe_configuration(conf: Any, pool: str) -> str | None:
     """Why this worker configuration would break delivery guarantees, or None."""
     longest = celeryconfig.longest_hard_time_limit()
     visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
-    if conf.broker_url and conf.broker_url.startswith(("redis", "rediss")) and visibility <= longest:
+    if (
+        conf.broker_url
+        and conf.broker_url.startswith(("redis", "rediss"))
+        and visibility <= longest
+    ):
         return (
             f"SHEEN_VISIBILITY_TIMEOUT_SECONDS={visibility} must be longer than the longest "
             f"hard time limit ({longest} s), or running tasks are delivered twice"

@@ -12,8 +12,13 @@ from sheen.errors import SheenError
 
 
 @click.command()
-@click.option("--state-dir", type=click.Path(path_type=Path), default=Path(".sheen"),
-              show_default=True, help="Where embedded services keep their data.")
+@click.option(
+    "--state-dir",
+    type=click.Path(path_type=Path),
+    default=Path(".sheen"),
+    show_default=True,
+    help="Where embedded services keep their data.",
+)
 @click.option("--concurrency", default=2, show_default=True, help="Worker pool processes.")
 def dev(state_dir: Path, concurrency: int) -> None:
     """Run embedded services (when no URL is set), migrate, then beat and a worker."""
@@ -27,10 +32,25 @@ def dev(state_dir: Path, concurrency: int) -> None:
 
             settings = parse_settings(sup.env)
             upgrade(settings.sqlalchemy_url)
-            sup.spawn("worker", celery("worker", "--pool", "prefork", "-c", str(concurrency),
-                                       "-E", "-n", "worker@%h", "-Q", "jobs"))
+            sup.spawn(
+                "worker",
+                celery(
+                    "worker",
+                    "--pool",
+                    "prefork",
+                    "-c",
+                    str(concurrency),
+                    "-E",
+                    "-n",
+                    "worker@%h",
+                    "-Q",
+                    "jobs",
+                ),
+            )
             sup.spawn("beat", celery("beat", "-s", str(state_dir / "celerybeat-schedule")))
-            sup.say("fleet up; Ctrl-C stops everything. In another terminal: .venv/bin/sheen-ops jobs list")
+            sup.say(
+                "fleet up; Ctrl-C stops everything. In another terminal: .venv/bin/sheen-ops jobs list"
+            )
             status = sup.wait()
     except SheenError as exc:
         click.echo(f"sheen-ops dev: {exc}", err=True)

@@ -27,21 +27,31 @@ def list_jobs(as_json: bool) -> None:
     data = []
     for job in JOBS:
         last = runs.get(job.name, {})
-        data.append({
-            "name": job.name,
-            "schedule": job.cadence,
-            "expected_runtime_seconds": job.expected_runtime_seconds,
-            "soft_time_limit_seconds": job.soft_time_limit,
-            "last_run": isoformat(last.get("started_at")),
-            "last_status": last.get("status"),
-        })
+        data.append(
+            {
+                "name": job.name,
+                "schedule": job.cadence,
+                "expected_runtime_seconds": job.expected_runtime_seconds,
+                "soft_time_limit_seconds": job.soft_time_limit,
+                "last_run": isoformat(last.get("started_at")),
+                "last_status": last.get("status"),
+            }
+        )
     if as_json:
         emit_json(data)
         return
     emit_table(
         ["name", "schedule", "expected", "last run", "status"],
-        [[d["name"], d["schedule"], f"{d['expected_runtime_seconds']}s", d["last_run"] or "never",
-          d["last_status"] or "-"] for d in data],
+        [
+            [
+                d["name"],
+                d["schedule"],
+                f"{d['expected_runtime_seconds']}s",
+                d["last_run"] or "never",
+                d["last_status"] or "-",
+            ]
+            for d in data
+        ],
     )
 
 
@@ -65,7 +75,9 @@ def period_kwargs(name: str, period: str | None) -> dict[str, Any]:
 @jobs.command("run")
 @click.argument("name", type=click.Choice(sorted(JOBS_BY_NAME)))
 @click.option("--period", help="Day (YYYY-MM-DD) or window start (ISO time) to run for.")
-@click.option("--wait/--no-wait", default=False, help="Wait for the result; non-zero exit on failure.")
+@click.option(
+    "--wait/--no-wait", default=False, help="Wait for the result; non-zero exit on failure."
+)
 @click.option("--timeout", default=600.0, show_default=True, help="Seconds to wait with --wait.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def run_job(name: str, period: str | None, wait: bool, timeout: float, as_json: bool) -> None:
@@ -79,9 +91,16 @@ def run_job(name: str, period: str | None, wait: bool, timeout: float, as_json: 
         return
     try:
         value = result.get(timeout=timeout, propagate=True)
-    except Exception as exc:  # noqa: BLE001  (any task failure is reported, not raised)
-        _print({"task_id": result.id, "job": name, "state": "failed",
-                "error": f"{type(exc).__name__}: {exc}"}, as_json)
+    except Exception as exc:
+        _print(
+            {
+                "task_id": result.id,
+                "job": name,
+                "state": "failed",
+                "error": f"{type(exc).__name__}: {exc}",
+            },
+            as_json,
+        )
         sys.exit(1)
     _print({"task_id": result.id, "job": name, "state": "succeeded", "result": value}, as_json)
 

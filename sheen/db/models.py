@@ -66,8 +66,7 @@ ai_time_balances = Table(
     Column("monthly_bonus_used_seconds", Integer, nullable=False, server_default=text("0")),
     Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
     CheckConstraint(
-        "daily_used_seconds >= 0 AND daily_bonus_seconds >= 0"
-        " AND monthly_bonus_used_seconds >= 0",
+        "daily_used_seconds >= 0 AND daily_bonus_seconds >= 0 AND monthly_bonus_used_seconds >= 0",
         name="non_negative",
     ),
 )
@@ -86,13 +85,9 @@ builds = Table(
     Column("failure_reason", Text),
     Column("reserved_ai_seconds", Integer, nullable=False, server_default=text("0")),
     Column("refunded_ai_seconds", Integer, nullable=False, server_default=text("0")),
-    CheckConstraint(
-        "status IN ('queued', 'building', 'deployed', 'failed')", name="status_known"
-    ),
+    CheckConstraint("status IN ('queued', 'building', 'deployed', 'failed')", name="status_known"),
     CheckConstraint("status <> 'failed' OR failure_reason IS NOT NULL", name="failed_has_reason"),
-    CheckConstraint(
-        "reserved_ai_seconds >= 0 AND refunded_ai_seconds >= 0", name="non_negative"
-    ),
+    CheckConstraint("reserved_ai_seconds >= 0 AND refunded_ai_seconds >= 0", name="non_negative"),
 )
 # Ghost detection only ever looks at live builds: a partial index keeps it small.
 Index(
@@ -160,7 +155,9 @@ job_runs = Table(
         "status IN ('running', 'success', 'failure', 'retry', 'timeout', 'skipped')",
         name="status_known",
     ),
-    CheckConstraint("status NOT IN ('failure', 'timeout') OR error IS NOT NULL", name="failure_has_error"),
+    CheckConstraint(
+        "status NOT IN ('failure', 'timeout') OR error IS NOT NULL", name="failure_has_error"
+    ),
 )
 Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_at.desc())
 Index("ix_job_runs_started", job_runs.c.started_at)

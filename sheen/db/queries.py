@@ -16,7 +16,9 @@ _HEADER = re.compile(r"^-- name: (\w+)\s*$", re.MULTILINE)
 def _load(area: str) -> dict[str, str]:
     source = (SQL_DIR / f"{area}.sql").read_text()
     parts = _HEADER.split(source)[1:]
-    return {name: body.strip().rstrip(";") for name, body in zip(parts[::2], parts[1::2], strict=True)}
+    return {
+        name: body.strip().rstrip(";") for name, body in zip(parts[::2], parts[1::2], strict=True)
+    }
 
 
 def query(area: str, name: str) -> TextClause:

@@ -64,8 +64,12 @@ def check_request(required_scope: str) -> AdminClaims | ResponseReturnValue:
     if auth_disabled_for_request():
         log.warning("auth_disabled_request", required_scope=required_scope)
         return AdminClaims(
-            sub="local-auth-disabled", scopes=frozenset({required_scope}), issuer="local",
-            audience="local", issued_at=0, expires_at=0,
+            sub="local-auth-disabled",
+            scopes=frozenset({required_scope}),
+            issuer="local",
+            audience="local",
+            issued_at=0,
+            expires_at=0,
         )
     verifier = current_app.extensions.get(EXTENSION_KEY)
     if not isinstance(verifier, TokenVerifier):

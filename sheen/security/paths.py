@@ -25,8 +25,19 @@ log = structlog.get_logger(__name__)
 
 # Top-level folders a project may contain; plain files may also sit at the root.
 ALLOWED_TOP_LEVEL = frozenset(
-    {"src", "public", "pages", "components", "styles", "assets", "lib", "utils", "hooks",
-     "types", "config"}
+    {
+        "src",
+        "public",
+        "pages",
+        "components",
+        "styles",
+        "assets",
+        "lib",
+        "utils",
+        "hooks",
+        "types",
+        "config",
+    }
 )
 # Refused at any depth (compared casefolded, Windows trailing dots/spaces stripped).
 BLOCKED_NAMES = frozenset({"node_modules", ".git", ".ssh", "secrets", "private"})
@@ -45,14 +56,34 @@ _MAX_DECODE_ROUNDS = 4
 _GUARDED = "./\\%:"
 # Look-alikes that NFKC leaves alone but Windows "best fit" code pages or humans map
 # onto a guarded character.
-_LOOKALIKES = str.maketrans({
-    "\u2215": "/", "\u2044": "/", "\u29f8": "/", "\u2571": "/", "\u1735": "/",
-    "\u2216": "\\", "\u29f5": "\\", "\u29f9": "\\", "\u00a5": "\\", "\u20a9": "\\",
-    "\u3002": ".", "\u0701": ".", "\u0702": ".", "\u06d4": ".", "\ua4f8": ".",
-    "\u2e31": ".", "\u2e33": ".", "\u2cf9": ".", "\u2cfe": ".",
-    "\u2236": ":", "\ua789": ":", "\u02d0": ":", "\u0589": ":",
-    "\u066a": "%",
-})
+_LOOKALIKES = str.maketrans(
+    {
+        "\u2215": "/",
+        "\u2044": "/",
+        "\u29f8": "/",
+        "\u2571": "/",
+        "\u1735": "/",
+        "\u2216": "\\",
+        "\u29f5": "\\",
+        "\u29f9": "\\",
+        "\u00a5": "\\",
+        "\u20a9": "\\",
+        "\u3002": ".",
+        "\u0701": ".",
+        "\u0702": ".",
+        "\u06d4": ".",
+        "\ua4f8": ".",
+        "\u2e31": ".",
+        "\u2e33": ".",
+        "\u2cf9": ".",
+        "\u2cfe": ".",
+        "\u2236": ":",
+        "\ua789": ":",
+        "\u02d0": ":",
+        "\u0589": ":",
+        "\u066a": "%",
+    }
+)
 _PERCENT_RUN = re.compile(r"(?:%[0-9A-Fa-f]{2})+")
 _PERCENT_U = re.compile(r"%[uU]([0-9A-Fa-f]{4})")
 # Anything that looks like an escape attempt, valid hex or not (IIS "%c0%qf" tricks).
@@ -82,8 +113,23 @@ def _utf8_lenient(data: bytes) -> str:
     i = 0
     while i < len(data):
         b = data[i]
-        extra = 0 if b < 0x80 else 1 if b < 0xC0 else 1 if b < 0xE0 else 2 if b < 0xF0 \
-            else 3 if b < 0xF8 else 4 if b < 0xFC else 5 if b < 0xFE else -1
+        extra = (
+            0
+            if b < 0x80
+            else 1
+            if b < 0xC0
+            else 1
+            if b < 0xE0
+            else 2
+            if b < 0xF0
+            else 3
+            if b < 0xF8
+            else 4
+            if b < 0xFC
+            else 5
+            if b < 0xFE
+            else -1
+        )
         if b < 0x80:
             out.append(chr(b))
             i += 1
@@ -104,8 +150,9 @@ def _utf8_lenient(data: bytes) -> str:
 def _decode_once(text: str) -> str:
     text = _PERCENT_U.sub(lambda m: chr(int(m.group(1), 16)), text)
     text = _HEX_0X.sub(lambda m: chr(int(m.group(1), 16)), text)
-    return _PERCENT_RUN.sub(lambda m: _utf8_lenient(bytes.fromhex(m.group(0).replace("%", ""))),
-                            text)
+    return _PERCENT_RUN.sub(
+        lambda m: _utf8_lenient(bytes.fromhex(m.group(0).replace("%", ""))), text
+    )
 
 
 def _unicode_form(text: str) -> str:
@@ -163,28 +210,32 @@ def _is_dot_dot(segment: str) -> bool:
 
 def _segment_reason(segment: str) -> str | None:
     stem = windows_name(segment).split(".", 1)[0].rstrip(" ")
-    return _first((
-        (segment == "", "empty_segment"),
-        (segment.strip(". ") == "" and segment != ".", "dot_segment"),
-        (":" in segment, "colon"),
-        (not _WINDOWS_INVALID.isdisjoint(segment), "windows_invalid_char"),
-        (is_blocked_name(segment), "blocked_name"),
-        (stem in _WINDOWS_DEVICES, "reserved_name"),
-        (bool(_SHORT_NAME.search(segment)), "short_name"),
-        (len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES, "segment_too_long"),
-    ))
+    return _first(
+        (
+            (segment == "", "empty_segment"),
+            (segment.strip(". ") == "" and segment != ".", "dot_segment"),
+            (":" in segment, "colon"),
+            (not _WINDOWS_INVALID.isdisjoint(segment), "windows_invalid_char"),
+            (is_blocked_name(segment), "blocked_name"),
+            (stem in _WINDOWS_DEVICES, "reserved_name"),
+            (bool(_SHORT_NAME.search(segment)), "short_name"),
+            (len(segment.encode("utf-8", "surrogatepass")) > MAX_SEGMENT_BYTES, "segment_too_long"),
+        )
+    )
 
 
 def _form_reason(form: str) -> str | None:
     """Why one reading of the path is unsafe, or None."""
     segments = (form[:-1] if form.endswith("/") else form).split("/")
     # `..` is checked before the rest so a traversal is reported as such.
-    reason = _first((
-        (form.startswith("//"), "unc_or_device"),
-        (form.startswith("/"), "absolute"),
-        (bool(_DRIVE.match(form)), "drive"),
-        (any(_is_dot_dot(s) for s in segments), "dot_dot"),
-    ))
+    reason = _first(
+        (
+            (form.startswith("//"), "unc_or_device"),
+            (form.startswith("/"), "absolute"),
+            (bool(_DRIVE.match(form)), "drive"),
+            (any(_is_dot_dot(s) for s in segments), "dot_dot"),
+        )
+    )
     for segment in segments:
         reason = reason or _segment_reason(segment)
     return reason
@@ -193,24 +244,30 @@ def _form_reason(form: str) -> str | None:
 def _char_reason(raw: str) -> str | None:
     literal = raw.replace("\\", "/")
     unicode_form = _unicode_form(literal)
-    return _first((
-        (not raw or raw in ("/", "./"), "empty"),
-        (len(raw) > MAX_PATH_CHARS, "too_long"),
-        ("\x00" in raw, "nul_byte"),
-        (any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in raw), "unsafe_char"),
-        (any(unicode_form.count(ch) != literal.count(ch) for ch in _GUARDED), "lookalike_char"),
-    ))
+    return _first(
+        (
+            (not raw or raw in ("/", "./"), "empty"),
+            (len(raw) > MAX_PATH_CHARS, "too_long"),
+            ("\x00" in raw, "nul_byte"),
+            (any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in raw), "unsafe_char"),
+            (any(unicode_form.count(ch) != literal.count(ch) for ch in _GUARDED), "lookalike_char"),
+        )
+    )
 
 
 def _shape_reason(parts: list[str], is_dir: bool) -> str | None:
     """Root-level folders must be on the allowlist; root-level files may be anything safe."""
     top_is_folder = len(parts) > 1 or is_dir
-    return _first((
-        (not parts, "empty"),
-        (len(parts) > MAX_DEPTH, "too_deep"),
-        (bool(parts) and top_is_folder and parts[0] not in ALLOWED_TOP_LEVEL,
-         "top_level_not_allowed"),
-    ))
+    return _first(
+        (
+            (not parts, "empty"),
+            (len(parts) > MAX_DEPTH, "too_deep"),
+            (
+                bool(parts) and top_is_folder and parts[0] not in ALLOWED_TOP_LEVEL,
+                "top_level_not_allowed",
+            ),
+        )
+    )
 
 
 def _lexical_reason(raw: str, is_dir: bool) -> tuple[str | None, PurePosixPath | None]:
@@ -221,8 +278,10 @@ def _lexical_reason(raw: str, is_dir: bool) -> tuple[str | None, PurePosixPath |
     hidden = [b for b in map(_base64_reading, forms[0].split("/")) if b]
     reason = next((r for r in map(_form_reason, forms + hidden) if r), None)
     # A literal name never needs escapes: any decodable or escape-like sequence is refused.
-    if not reason and (any(_ESCAPE_ATTEMPT.search(f) or _decode_once(f) != f for f in forms)
-                       or any(ch in b for b in hidden for ch in "/\\%")):
+    if not reason and (
+        any(_ESCAPE_ATTEMPT.search(f) or _decode_once(f) != f for f in forms)
+        or any(ch in b for b in hidden for ch in "/\\%")
+    ):
         reason = "encoded"
     parts = [p for p in forms[0].rstrip("/").split("/") if p != "."]
     reason = reason or _shape_reason(parts, is_dir or raw.endswith(("/", "\\")))

@@ -34,15 +34,31 @@ from sheen.security.token_config import (
 )
 
 __all__ = [
-    "ASYMMETRIC_ALGORITHMS", "SCOPE_LEVELS", "SYMMETRIC_ALGORITHMS", "AdminClaims", "AuthError",
-    "InsufficientScope", "InvalidToken", "MissingToken", "TokenConfig", "TokenConfigError",
-    "TokenVerifier", "VerificationKey", "load_jwks", "mint_token", "parse_ttl", "scope_satisfies",
+    "ASYMMETRIC_ALGORITHMS",
+    "SCOPE_LEVELS",
+    "SYMMETRIC_ALGORITHMS",
+    "AdminClaims",
+    "AuthError",
+    "InsufficientScope",
+    "InvalidToken",
+    "MissingToken",
+    "TokenConfig",
+    "TokenConfigError",
+    "TokenVerifier",
+    "VerificationKey",
+    "load_jwks",
+    "mint_token",
+    "parse_ttl",
+    "scope_satisfies",
 ]
 
 log = structlog.get_logger(__name__)
 
 SCOPE_LEVELS: Mapping[str, int] = {
-    "admin:read": 1, "admin:write": 2, "admin:breakglass": 3, "admin:super": 4,
+    "admin:read": 1,
+    "admin:write": 2,
+    "admin:breakglass": 3,
+    "admin:super": 4,
 }
 # Minting is for development and tests; staging may use it with its own keys.
 MINT_ENVIRONMENTS = DEVELOPMENT_ENVIRONMENTS | {"staging"}
@@ -139,8 +155,10 @@ def _bearer_token(header: str | None) -> str:
     if header is None or not header.strip():
         log.info("token_refused", reason="missing")
         raise MissingToken("no bearer token was sent", "missing")
-    if len(header) > MAX_AUTHORIZATION_BYTES or len(header.encode("utf-8", "replace")) > \
-            MAX_AUTHORIZATION_BYTES:
+    if (
+        len(header) > MAX_AUTHORIZATION_BYTES
+        or len(header.encode("utf-8", "replace")) > MAX_AUTHORIZATION_BYTES
+    ):
         raise _refuse("authorization header is too large", "too_large")
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer":
@@ -219,8 +237,12 @@ class TokenVerifier:
         cfg = self.config
         try:
             claims = jwt.decode(
-                token, key.key, algorithms=[header["alg"]], audience=cfg.audience,
-                issuer=cfg.issuer, leeway=cfg.leeway,
+                token,
+                key.key,
+                algorithms=[header["alg"]],
+                audience=cfg.audience,
+                issuer=cfg.issuer,
+                leeway=cfg.leeway,
                 options={"require": list(REQUIRED_CLAIMS), "enforce_minimum_key_length": True},
             )
         except jwt.MissingRequiredClaimError as exc:
@@ -276,11 +298,14 @@ class TokenVerifier:
             raise InsufficientScope(required_scope)
         aud = claims["aud"]
         return AdminClaims(
-            sub=claims["sub"], scopes=scopes, issuer=claims["iss"],
+            sub=claims["sub"],
+            scopes=scopes,
+            issuer=claims["iss"],
             audience=aud if isinstance(aud, str) else self.config.audience,
-            issued_at=int(claims["iat"]), expires_at=int(claims["exp"]),
-            kid=header.get("kid"), token_id=claims.get("jti") if isinstance(
-                claims.get("jti"), str) else None,
+            issued_at=int(claims["iat"]),
+            expires_at=int(claims["exp"]),
+            kid=header.get("kid"),
+            token_id=claims.get("jti") if isinstance(claims.get("jti"), str) else None,
         )
 
 
@@ -330,8 +355,13 @@ def mint_token(
         signing_key = secrets[0]
     issued = int(time.time() if now is None else now)
     payload = {
-        "sub": sub, "scope": " ".join(scope_list), "aud": config.audience, "iss": config.issuer,
-        "iat": issued, "exp": issued + int(lifetime.total_seconds()), "jti": str(uuid.uuid4()),
+        "sub": sub,
+        "scope": " ".join(scope_list),
+        "aud": config.audience,
+        "iss": config.issuer,
+        "iat": issued,
+        "exp": issued + int(lifetime.total_seconds()),
+        "jti": str(uuid.uuid4()),
     }
     headers = {"kid": kid} if kid else None
     return jwt.encode(payload, signing_key, algorithm=alg, headers=headers)

@@ -15,6 +15,8 @@ def soft_delete_stale(
 ) -> BatchTotals:
     """Soft-delete artifacts older than `retention` that are not among the latest of their project."""
     return run_keyset_batches(
-        engine, query("artifacts", "soft_delete_stale_artifacts"),
-        {"as_of": as_of, "cutoff": as_of - retention, "keep": keep_latest}, batch_size,
+        engine,
+        query("artifacts", "soft_delete_stale_artifacts"),
+        {"as_of": as_of, "cutoff": as_of - retention, "keep": keep_latest},
+        batch_size,
     )

@@ -12,9 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import Engine, TextClause
-
 import structlog
+from sqlalchemy import Engine, TextClause
 
 log = structlog.get_logger(__name__)
 FIRST_KEY = uuid.UUID(int=0)
@@ -38,9 +37,11 @@ def run_keyset_batches(
     after: Any = FIRST_KEY
     while True:
         with engine.begin() as conn:
-            row = conn.execute(
-                statement, {**params, "after": after, "batch_size": batch_size}
-            ).mappings().one()
+            row = (
+                conn.execute(statement, {**params, "after": after, "batch_size": batch_size})
+                .mappings()
+                .one()
+            )
         if row["last_key"] is None:
             return totals
         after = row["last_key"]

@@ -15,6 +15,8 @@ def fail_ghost_builds(
 ) -> BatchTotals:
     """Fail builds silent for longer than `threshold` at `as_of` and refund their AI time."""
     return run_keyset_batches(
-        engine, query("builds", "fail_ghost_builds"),
-        {"as_of": as_of, "cutoff": as_of - threshold, "period": period}, batch_size,
+        engine,
+        query("builds", "fail_ghost_builds"),
+        {"as_of": as_of, "cutoff": as_of - threshold, "period": period},
+        batch_size,
     )

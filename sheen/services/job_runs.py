@@ -101,8 +101,13 @@ def last_runs(engine: Engine) -> dict[str, dict[str, Any]]:
         .subquery()
     )
     stmt = select(
-        job_runs.c.job, job_runs.c.status, job_runs.c.started_at, job_runs.c.finished_at,
-        job_runs.c.duration_seconds, job_runs.c.error, job_runs.c.task_id,
+        job_runs.c.job,
+        job_runs.c.status,
+        job_runs.c.started_at,
+        job_runs.c.finished_at,
+        job_runs.c.duration_seconds,
+        job_runs.c.error,
+        job_runs.c.task_id,
     ).join(latest, latest.c.id == job_runs.c.id)
     with engine.connect() as conn:
         return {row.job: dict(row._mapping) for row in conn.execute(stmt)}

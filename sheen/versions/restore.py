@@ -39,11 +39,20 @@ _CHUNK = 64 * 1024
 _TAR_OVERHEAD_PER_MEMBER = 2048
 _ZIP_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED})
 _READ_ERRORS: tuple[type[BaseException], ...] = (
-    tarfile.TarError, zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
-    ValueError, NotImplementedError, RuntimeError,
+    tarfile.TarError,
+    zipfile.BadZipFile,
+    zlib.error,
+    lzma.LZMAError,
+    EOFError,
+    OSError,
+    ValueError,
+    NotImplementedError,
+    RuntimeError,
 )
 _DECOMPRESSORS: tuple[tuple[bytes, Any], ...] = (
-    (b"\x1f\x8b", gzip.open), (b"BZh", bz2.open), (b"\xfd7zXZ\x00", lzma.open),
+    (b"\x1f\x8b", gzip.open),
+    (b"BZh", bz2.open),
+    (b"\xfd7zXZ\x00", lzma.open),
 )
 # Errors that a later attempt may not hit again (disk full, a busy rename).
 _TRANSIENT = frozenset({"io_error", "swap_failed", "keep_failed"})
@@ -52,8 +61,9 @@ _TRANSIENT = frozenset({"io_error", "swap_failed", "keep_failed"})
 class RestoreRefused(SheenError):
     """The archive or the target was refused; `reason` is a stable code, safe to log."""
 
-    def __init__(self, reason: str, message: str | None = None, *,
-                 path_reason: str | None = None) -> None:
+    def __init__(
+        self, reason: str, message: str | None = None, *, path_reason: str | None = None
+    ) -> None:
         self.reason = reason
         self.path_reason = path_reason
         self.permanent = reason not in _TRANSIENT
@@ -83,8 +93,9 @@ class RestoreResult:
 
 
 def _over_ratio(uncompressed: int, compressed: int, limits: RestoreLimits) -> bool:
-    return uncompressed > limits.ratio_floor_bytes and \
-        uncompressed > limits.max_ratio * max(compressed, 1)
+    return uncompressed > limits.ratio_floor_bytes and uncompressed > limits.max_ratio * max(
+        compressed, 1
+    )
 
 
 class _Budget:
@@ -114,8 +125,9 @@ class _Budget:
             raise RestoreRefused("file_too_large")
         if self.bytes > self.limits.max_total_bytes:
             raise RestoreRefused("too_large")
-        if member_compressed is not None and _over_ratio(member_bytes, member_compressed,
-                                                         self.limits):
+        if member_compressed is not None and _over_ratio(
+            member_bytes, member_compressed, self.limits
+        ):
             raise RestoreRefused("ratio")
         if _over_ratio(self.bytes, self.archive_bytes, self.limits):
             raise RestoreRefused("ratio")
@@ -148,12 +160,15 @@ class _Staging:
 
     def path_for(self, raw: str, is_dir: bool) -> PurePosixPath:
         try:
-            rel = validate_relative_path(raw, project_id=self.project_id, root=self.root,
-                                         is_dir=is_dir)
+            rel = validate_relative_path(
+                raw, project_id=self.project_id, root=self.root, is_dir=is_dir
+            )
         except PathRefused as exc:
-            raise RestoreRefused("unsafe_path", f"restore refused: unsafe member path "
-                                 f"({exc.reason.replace('_', ' ')})",
-                                 path_reason=exc.reason) from None
+            raise RestoreRefused(
+                "unsafe_path",
+                f"restore refused: unsafe member path ({exc.reason.replace('_', ' ')})",
+                path_reason=exc.reason,
+            ) from None
         parents = set(rel.parents) - {PurePosixPath(".")}
         if rel in self.files or (not is_dir and rel in self.dirs):
             raise RestoreRefused("duplicate_member")
@@ -167,8 +182,9 @@ class _Staging:
     def make_dir(self, rel: PurePosixPath) -> None:
         _io(os.makedirs, self.root.joinpath(*rel.parts), 0o755, exist_ok=True)
 
-    def write(self, rel: PurePosixPath, src: IO[bytes], executable: bool,
-              compressed: int | None) -> None:
+    def write(
+        self, rel: PurePosixPath, src: IO[bytes], executable: bool, compressed: int | None
+    ) -> None:
         target = self.root.joinpath(*rel.parts)
         _io(os.makedirs, target.parent, 0o755, exist_ok=True)
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
@@ -195,9 +211,13 @@ def _io(func: Any, *args: Any, **kwargs: Any) -> Any:
 def _zip_member_kind(info: zipfile.ZipInfo) -> str | None:
     mode = info.external_attr >> 16
     kind = stat.S_IFMT(mode)
-    refusals = {stat.S_IFLNK: "symlink_member", stat.S_IFCHR: "device_member",
-                stat.S_IFBLK: "device_member", stat.S_IFIFO: "fifo_member",
-                stat.S_IFSOCK: "special_member"}
+    refusals = {
+        stat.S_IFLNK: "symlink_member",
+        stat.S_IFCHR: "device_member",
+        stat.S_IFBLK: "device_member",
+        stat.S_IFIFO: "fifo_member",
+        stat.S_IFSOCK: "special_member",
+    }
     if kind in refusals:
         return refusals[kind]
     if info.flag_bits & 0x1:
@@ -233,8 +253,9 @@ def _extract_zip(archive: Path, staging: _Staging, limits: RestoreLimits) -> Non
                 staging.make_dir(rel)
                 continue
             with zf.open(info) as src:
-                staging.write(rel, src, bool((info.external_attr >> 16) & 0o100),
-                              info.compress_size)
+                staging.write(
+                    rel, src, bool((info.external_attr >> 16) & 0o100), info.compress_size
+                )
 
 
 def _open_decompressed(archive: Path) -> IO[bytes]:
@@ -340,9 +361,11 @@ def _swap(staging: Path, workdir: Path, keep_blocked: bool) -> tuple[str, ...]:
     try:
         kept = _carry_over(aside, workdir) if keep_blocked else ()
     except OSError:
-        raise RestoreRefused("keep_failed", "restore applied but kept entries could not be "
-                             "moved; the previous tree was left beside the working directory"
-                             ) from None
+        raise RestoreRefused(
+            "keep_failed",
+            "restore applied but kept entries could not be "
+            "moved; the previous tree was left beside the working directory",
+        ) from None
     shutil.rmtree(aside, ignore_errors=True)
     return kept
 
@@ -383,8 +406,9 @@ def restore_archive(
         if size > limits.max_archive_bytes:
             raise RestoreRefused("archive_too_large")
         kind = _archive_kind(archive)
-        staging_dir = Path(_io(tempfile.mkdtemp, prefix=f".{target.name}.restore-",
-                               dir=target.parent))
+        staging_dir = Path(
+            _io(tempfile.mkdtemp, prefix=f".{target.name}.restore-", dir=target.parent)
+        )
         staging = _Staging(staging_dir, project, _Budget(limits, size))
         _members(kind, archive, staging, limits)
         if staging.budget.files == 0:
@@ -392,14 +416,19 @@ def restore_archive(
         kept = _swap(staging_dir, target, keep_blocked)
         staging_dir = None
     except RestoreRefused as exc:
-        log.warning("restore_refused", project_id=project, reason=exc.reason,
-                    path_reason=exc.path_reason)
+        log.warning(
+            "restore_refused", project_id=project, reason=exc.reason, path_reason=exc.path_reason
+        )
         raise
     finally:
         if staging_dir is not None:
             shutil.rmtree(staging_dir, ignore_errors=True)
     result = RestoreResult(files=staging.budget.files, bytes=staging.budget.bytes, kept=kept)
-    log.info("restore_completed", project_id=project, files=result.files, bytes=result.bytes,
-             kept=len(kept))
+    log.info(
+        "restore_completed",
+        project_id=project,
+        files=result.files,
+        bytes=result.bytes,
+        kept=len(kept),
+    )
     return result
-

@@ -25,18 +25,32 @@ def test_ghost_builds_fail_refund_and_record(db):
     seed_users(db, 10_006, NOW.date(), used_seconds=100)
     seed_builds(db, 10_001, NOW - timedelta(minutes=20))
     with db.begin() as conn:
-        conn.execute(text(
-            "UPDATE builds SET last_heartbeat_at = :hb WHERE id IN "
-            "(SELECT id FROM builds ORDER BY id LIMIT 5)"), {"hb": NOW - timedelta(minutes=1)})
+        conn.execute(
+            text(
+                "UPDATE builds SET last_heartbeat_at = :hb WHERE id IN "
+                "(SELECT id FROM builds ORDER BY id LIMIT 5)"
+            ),
+            {"hb": NOW - timedelta(minutes=1)},
+        )
     # When
     totals = fail_ghost_builds(db, NOW, THRESHOLD, "w1", batch_size=1000)
     # Then
     assert totals.affected == 9_996
     assert totals.batches == 11
-    assert scalar(db, "SELECT count(*) FROM builds WHERE status = 'failed' AND failure_reason = 'ghost'") == 9_996
-    assert scalar(db, "SELECT count(*) FROM ai_time_balances WHERE daily_used_seconds = 70") == 9_996
+    assert (
+        scalar(
+            db, "SELECT count(*) FROM builds WHERE status = 'failed' AND failure_reason = 'ghost'"
+        )
+        == 9_996
+    )
+    assert (
+        scalar(db, "SELECT count(*) FROM ai_time_balances WHERE daily_used_seconds = 70") == 9_996
+    )
     assert scalar(db, "SELECT count(*) FROM project_build_events WHERE reason = 'ghost'") == 9_996
-    assert scalar(db, "SELECT sum(seconds) FROM usage_events WHERE kind = 'ghost_refund'") == 9_996 * 30
+    assert (
+        scalar(db, "SELECT sum(seconds) FROM usage_events WHERE kind = 'ghost_refund'")
+        == 9_996 * 30
+    )
 
 
 def test_ghost_detection_is_idempotent_for_its_window(db):
@@ -66,7 +80,11 @@ def test_cleanup_keeps_latest_and_recent_artifacts(db):
     totals = soft_delete_stale(db, NOW, timedelta(days=3), keep_latest=5, batch_size=4)
     # Then artifacts 6..10 days old (5 per project) go; the latest 5 stay even past retention
     assert totals.affected == 15
-    kept_oldest = scalar(db, "SELECT max(:now - created_at) FROM build_artifacts WHERE soft_deleted_at IS NULL", now=NOW)
+    kept_oldest = scalar(
+        db,
+        "SELECT max(:now - created_at) FROM build_artifacts WHERE soft_deleted_at IS NULL",
+        now=NOW,
+    )
     assert kept_oldest == timedelta(days=4)
     again = soft_delete_stale(db, NOW, timedelta(days=3), keep_latest=5, batch_size=4)
     assert again.affected == 0
@@ -79,4 +97,7 @@ def test_cleanup_batches_over_many_rows(db):
     totals = soft_delete_stale(db, NOW, timedelta(days=1), keep_latest=2, batch_size=1000)
     assert totals.batches == 11
     assert totals.affected == 1001 * 8
-    assert scalar(db, "SELECT count(*) FROM build_artifacts WHERE soft_deleted_at = :now", now=NOW) == 8008
+    assert (
+        scalar(db, "SELECT count(*) FROM build_artifacts WHERE soft_deleted_at = :now", now=NOW)
+        == 8008
+    )

@@ -27,8 +27,18 @@ def test_daily_reset_walks_every_batch_boundary(db):
     # Then
     assert totals.batches == 11
     assert totals.affected == 10_001
-    assert scalar(db, "SELECT count(*) FROM ai_time_balances WHERE daily_used_seconds = 0 AND usage_day = :d", d=DAY) == 10_001
-    assert scalar(db, "SELECT count(*) FROM usage_events WHERE kind = 'daily_reset' AND seconds = 120") == 10_001
+    assert (
+        scalar(
+            db,
+            "SELECT count(*) FROM ai_time_balances WHERE daily_used_seconds = 0 AND usage_day = :d",
+            d=DAY,
+        )
+        == 10_001
+    )
+    assert (
+        scalar(db, "SELECT count(*) FROM usage_events WHERE kind = 'daily_reset' AND seconds = 120")
+        == 10_001
+    )
 
 
 def test_daily_reset_is_idempotent_for_its_day(db):
@@ -60,11 +70,12 @@ def test_bonus_reset_grants_plan_amount_within_monthly_cap(db):
     seed_users(db, 1, YESTERDAY, bonus_used=5_000)
     totals = reset_daily_bonus(db, DAY, batch_size=2)
     assert totals.affected == 6
-    rows = dict(
-        db.connect().execute(text(
-            "SELECT daily_bonus_seconds, count(*) FROM ai_time_balances GROUP BY 1"
-        )).all()
-    )
+    with db.connect() as conn:
+        rows = dict(
+            conn.execute(
+                text("SELECT daily_bonus_seconds, count(*) FROM ai_time_balances GROUP BY 1")
+            ).all()
+        )
     assert rows == {120: 3, 50: 2, 0: 1}
 
 

@@ -63,8 +63,9 @@ def make_zip(path: Path, entries: dict[str, bytes], method: int = zipfile.ZIP_DE
     return path
 
 
-def make_tar(path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]],
-             mode: str = "w:gz") -> Path:
+def make_tar(
+    path: Path, members: list[tuple[tarfile.TarInfo, bytes | None]], mode: str = "w:gz"
+) -> Path:
     with tarfile.open(path, mode) as tar:  # type: ignore[call-overload]
         for info, data in members:
             if data is not None:
@@ -101,12 +102,15 @@ def test_good_zip_restored_byte_for_byte(tmp_path: Path, workdir: Path) -> None:
     """A clean zip replaces the tree exactly; .env and node_modules are carried over."""
     archive = make_zip(tmp_path / "v3.zip", {"src/": b"", **GOOD_FILES})
     result = restore_archive(archive, workdir, PROJECT)
-    assert result == RestoreResult(files=4, bytes=sum(map(len, GOOD_FILES.values())),
-                                   kept=(".env", "node_modules"))
+    assert result == RestoreResult(
+        files=4, bytes=sum(map(len, GOOD_FILES.values())), kept=(".env", "node_modules")
+    )
     tree = snapshot(workdir)
     assert {k: v for k, v in tree.items() if isinstance(v, bytes)} == {
-        **GOOD_FILES, ".env": b"API_KEY=keep-me\n",
-        "node_modules/left-pad/index.js": b"module.exports = 1\n"}
+        **GOOD_FILES,
+        ".env": b"API_KEY=keep-me\n",
+        "node_modules/left-pad/index.js": b"module.exports = 1\n",
+    }
     assert "src/old.ts" not in tree
 
 
@@ -114,8 +118,11 @@ def test_good_tar_gz_restored_byte_for_byte(tmp_path: Path) -> None:
     """A tar.gz with `./` prefixes and folder entries restores into a new working directory."""
     folder = tarfile.TarInfo("./src")
     folder.type = tarfile.DIRTYPE
-    members = [tar_special(".", tarfile.DIRTYPE), (folder, None),
-               *(tar_file(f"./{name}", data) for name, data in GOOD_FILES.items())]
+    members = [
+        tar_special(".", tarfile.DIRTYPE),
+        (folder, None),
+        *(tar_file(f"./{name}", data) for name, data in GOOD_FILES.items()),
+    ]
     archive = make_tar(tmp_path / "v3.tar.gz", members)
     target = tmp_path / "fresh"
     result = restore_archive(archive, target, PROJECT)
@@ -140,9 +147,18 @@ def test_windows_zip_paths_restored(tmp_path: Path) -> None:
 # --- hostile members ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "src/../../evil.txt", "/tmp/evil.txt",
-                                  "src\\..\\..\\evil.txt", "C:\\evil.txt", ".env",
-                                  "src/%2e%2e/%2e%2e/evil.txt"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "../evil.txt",
+        "src/../../evil.txt",
+        "/tmp/evil.txt",
+        "src\\..\\..\\evil.txt",
+        "C:\\evil.txt",
+        ".env",
+        "src/%2e%2e/%2e%2e/evil.txt",
+    ],
+)
 def test_zip_slip_refused(tmp_path: Path, workdir: Path, name: str) -> None:
     """A zip member that escapes or names a blocked entry is refused; nothing is written."""
     archive = make_zip(tmp_path / "slip.zip", {"src/ok.ts": b"ok", name: b"pwned"})
@@ -150,26 +166,32 @@ def test_zip_slip_refused(tmp_path: Path, workdir: Path, name: str) -> None:
     assert not (tmp_path / "evil.txt").exists()
 
 
-@pytest.mark.parametrize("name", ["../evil.txt", "/tmp/evil.txt", "src/../../evil.txt",
-                                  "node_modules/x.js"])
+@pytest.mark.parametrize(
+    "name", ["../evil.txt", "/tmp/evil.txt", "src/../../evil.txt", "node_modules/x.js"]
+)
 def test_tar_slip_refused(tmp_path: Path, workdir: Path, name: str) -> None:
     """A tar member that escapes or names a blocked entry is refused."""
-    archive = make_tar(tmp_path / "slip.tar.gz", [tar_file("src/ok.ts", b"ok"),
-                                                   tar_file(name, b"pwned")])
+    archive = make_tar(
+        tmp_path / "slip.tar.gz", [tar_file("src/ok.ts", b"ok"), tar_file(name, b"pwned")]
+    )
     error = _refused(archive, workdir)
     assert error.reason == "unsafe_path" and error.path_reason
     assert not (tmp_path / "evil.txt").exists()
 
 
-@pytest.mark.parametrize(("member", "reason"), [
-    (tar_special("src/link", tarfile.SYMTYPE, "/etc/passwd"), "symlink_member"),
-    (tar_special("src/hard", tarfile.LNKTYPE, "src/ok.ts"), "hardlink_member"),
-    (tar_special("src/tty", tarfile.CHRTYPE), "device_member"),
-    (tar_special("src/disk", tarfile.BLKTYPE), "device_member"),
-    (tar_special("src/pipe", tarfile.FIFOTYPE), "fifo_member"),
-])
-def test_tar_special_members_refused(tmp_path: Path, workdir: Path,
-                                     member: tuple[tarfile.TarInfo, None], reason: str) -> None:
+@pytest.mark.parametrize(
+    ("member", "reason"),
+    [
+        (tar_special("src/link", tarfile.SYMTYPE, "/etc/passwd"), "symlink_member"),
+        (tar_special("src/hard", tarfile.LNKTYPE, "src/ok.ts"), "hardlink_member"),
+        (tar_special("src/tty", tarfile.CHRTYPE), "device_member"),
+        (tar_special("src/disk", tarfile.BLKTYPE), "device_member"),
+        (tar_special("src/pipe", tarfile.FIFOTYPE), "fifo_member"),
+    ],
+)
+def test_tar_special_members_refused(
+    tmp_path: Path, workdir: Path, member: tuple[tarfile.TarInfo, None], reason: str
+) -> None:
     """Symlinks, hardlinks, devices and FIFOs in a tar are refused."""
     archive = make_tar(tmp_path / "special.tar.gz", [tar_file("src/ok.ts", b"ok"), member])
     assert _refused(archive, workdir).reason == reason
@@ -186,8 +208,7 @@ def test_zip_symlink_member_refused(tmp_path: Path, workdir: Path) -> None:
     assert _refused(archive, workdir).reason == "symlink_member"
 
 
-def test_existing_symlink_in_workdir_cannot_redirect_writes(tmp_path: Path,
-                                                            workdir: Path) -> None:
+def test_existing_symlink_in_workdir_cannot_redirect_writes(tmp_path: Path, workdir: Path) -> None:
     """A symlink already in the workdir pointing outside is never written through."""
     # Given src/ in the working directory is a symlink to a folder outside it
     outside = tmp_path / "outside"
@@ -249,35 +270,56 @@ def test_too_many_files_refused(tmp_path: Path, workdir: Path) -> None:
 
 def test_total_size_limit_refused(tmp_path: Path, workdir: Path) -> None:
     """Uncompressed bytes beyond max_total_bytes are refused."""
-    archive = make_zip(tmp_path / "big.zip", {"src/a.bin": os.urandom(3000),
-                                              "src/b.bin": os.urandom(3000)})
+    archive = make_zip(
+        tmp_path / "big.zip", {"src/a.bin": os.urandom(3000), "src/b.bin": os.urandom(3000)}
+    )
     limits = RestoreLimits(max_total_bytes=5000)
     assert _refused(archive, workdir, limits).reason == "too_large"
 
 
-@pytest.mark.parametrize(("build", "reason"), [
-    (lambda p: make_zip(p / "dup.zip", {"src/a.ts": b"1", "src//a.ts": b"2"}), "unsafe_path"),
-    (lambda p: make_tar(p / "dup.tar.gz", [tar_file("src/a.ts", b"1"),
-                                           tar_file("src/a.ts", b"2")]), "duplicate_member"),
-    (lambda p: make_tar(p / "clash.tar.gz", [tar_file("src/a", b"1"),
-                                             tar_file("src/a/b.ts", b"2")]), "path_conflict"),
-    (lambda p: (p / "junk.zip").write_bytes(b"not an archive at all") and p / "junk.zip",
-     "unknown_format"),
-    (lambda p: make_zip(p / "empty.zip", {"src/": b""}), "empty_archive"),
-    (lambda p: make_zip(p / "bz.zip", {"src/a.ts": b"a"}, zipfile.ZIP_BZIP2),
-     "unsupported_compression"),
-])
-def test_refused_archive_leaves_workdir_untouched(tmp_path: Path, workdir: Path,
-                                                  build: Callable[[Path], Path],
-                                                  reason: str) -> None:
+@pytest.mark.parametrize(
+    ("build", "reason"),
+    [
+        (lambda p: make_zip(p / "dup.zip", {"src/a.ts": b"1", "src//a.ts": b"2"}), "unsafe_path"),
+        (
+            lambda p: make_tar(
+                p / "dup.tar.gz", [tar_file("src/a.ts", b"1"), tar_file("src/a.ts", b"2")]
+            ),
+            "duplicate_member",
+        ),
+        (
+            lambda p: make_tar(
+                p / "clash.tar.gz", [tar_file("src/a", b"1"), tar_file("src/a/b.ts", b"2")]
+            ),
+            "path_conflict",
+        ),
+        (
+            lambda p: (p / "junk.zip").write_bytes(b"not an archive at all") and p / "junk.zip",
+            "unknown_format",
+        ),
+        (lambda p: make_zip(p / "empty.zip", {"src/": b""}), "empty_archive"),
+        (
+            lambda p: make_zip(p / "bz.zip", {"src/a.ts": b"a"}, zipfile.ZIP_BZIP2),
+            "unsupported_compression",
+        ),
+    ],
+)
+def test_refused_archive_leaves_workdir_untouched(
+    tmp_path: Path, workdir: Path, build: Callable[[Path], Path], reason: str
+) -> None:
     """Whatever the refusal, the working directory keeps every name and byte it had."""
     assert _refused(build(tmp_path), workdir).reason == reason
 
 
 def test_refusal_midway_leaves_workdir_untouched(tmp_path: Path, workdir: Path) -> None:
     """A bad member after good ones (already extracted to staging) still changes nothing."""
-    archive = make_tar(tmp_path / "late.tar.gz", [*(tar_file(n, d) for n, d in GOOD_FILES.items()),
-                                                  tar_special("src/x", tarfile.SYMTYPE, "/")])
+    archive = make_tar(
+        tmp_path / "late.tar.gz",
+        [
+            *(tar_file(n, d) for n, d in GOOD_FILES.items()),
+            tar_special("src/x", tarfile.SYMTYPE, "/"),
+        ],
+    )
     assert _refused(archive, workdir).reason == "symlink_member"
 
 
@@ -287,15 +329,23 @@ def test_refusal_midway_leaves_workdir_untouched(tmp_path: Path, workdir: Path) 
 def test_restore_payload_accepts_a_plain_request() -> None:
     """A UUID, an archive key and an absolute workdir make a valid payload."""
     payload = RestorePayload.model_validate(
-        {"project_id": PROJECT, "archive_key": "versions/p/v3.zip", "workdir": "/srv/p/work"})
+        {"project_id": PROJECT, "archive_key": "versions/p/v3.zip", "workdir": "/srv/p/work"}
+    )
     assert str(payload.project_id) == PROJECT
 
 
-@pytest.mark.parametrize("change", [
-    {"extra": 1}, {"project_id": "not-a-uuid"}, {"archive_key": "../../etc/passwd"},
-    {"archive_key": "a\x00b"}, {"workdir": "relative/dir"}, {"workdir": "/srv/../etc"},
-    {"workdir": "/"},
-])
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"extra": 1},
+        {"project_id": "not-a-uuid"},
+        {"archive_key": "../../etc/passwd"},
+        {"archive_key": "a\x00b"},
+        {"workdir": "relative/dir"},
+        {"workdir": "/srv/../etc"},
+        {"workdir": "/"},
+    ],
+)
 def test_restore_payload_refuses_bad_fields(change: dict[str, object]) -> None:
     """Unknown fields, non-UUID ids, traversal in keys and non-absolute workdirs are refused."""
     base = {"project_id": PROJECT, "archive_key": "versions/p/v3.zip", "workdir": "/srv/p/work"}

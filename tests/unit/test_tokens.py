@@ -41,14 +41,21 @@ def _b64(data: bytes) -> str:
 
 
 def _raw_token(header: dict[str, Any], payload: dict[str, Any], signature: bytes = b"") -> str:
-    return ".".join([_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()),
-                     _b64(signature)])
+    return ".".join(
+        [_b64(json.dumps(header).encode()), _b64(json.dumps(payload).encode()), _b64(signature)]
+    )
 
 
 def _claims(**overrides: Any) -> dict[str, Any]:
     now = math.ceil(time.time())
-    claims: dict[str, Any] = {"sub": "ops-user-1", "aud": AUD, "iss": ISS, "iat": now,
-                              "exp": now + 600, "scope": "admin:read"}
+    claims: dict[str, Any] = {
+        "sub": "ops-user-1",
+        "aud": AUD,
+        "iss": ISS,
+        "iat": now,
+        "exp": now + 600,
+        "scope": "admin:read",
+    }
     claims.update(overrides)
     return {k: v for k, v in claims.items() if v is not None}
 
@@ -71,20 +78,29 @@ def ed_key() -> ed25519.Ed25519PrivateKey:
 
 @pytest.fixture(scope="module")
 def rsa_verifier(rsa_key: rsa.RSAPrivateKey) -> TokenVerifier:
-    config = TokenConfig.from_values(algorithms="RS256", public_key=_pem(rsa_key.public_key()),
-                                     audience=AUD, issuer=ISS, environment="production")
+    config = TokenConfig.from_values(
+        algorithms="RS256",
+        public_key=_pem(rsa_key.public_key()),
+        audience=AUD,
+        issuer=ISS,
+        environment="production",
+    )
     return TokenVerifier(config)
 
 
 @pytest.fixture(scope="module")
-def jwks_verifier(rsa_key: rsa.RSAPrivateKey, ed_key: ed25519.Ed25519PrivateKey,
-                  tmp_path_factory: pytest.TempPathFactory) -> TokenVerifier:
+def jwks_verifier(
+    rsa_key: rsa.RSAPrivateKey,
+    ed_key: ed25519.Ed25519PrivateKey,
+    tmp_path_factory: pytest.TempPathFactory,
+) -> TokenVerifier:
     old = json.loads(jwt.algorithms.RSAAlgorithm.to_jwk(rsa_key.public_key()))
     new = json.loads(jwt.algorithms.OKPAlgorithm.to_jwk(ed_key.public_key()))
     path = tmp_path_factory.mktemp("jwks") / "jwks.json"
     path.write_text(json.dumps({"keys": [{**old, "kid": "2024-old"}, {**new, "kid": "2025-new"}]}))
-    config = TokenConfig.from_values(algorithms="RS256,EdDSA", jwks_file=path, audience=AUD,
-                                     issuer=ISS, environment="production")
+    config = TokenConfig.from_values(
+        algorithms="RS256,EdDSA", jwks_file=path, audience=AUD, issuer=ISS, environment="production"
+    )
     return TokenVerifier(config)
 
 
@@ -125,8 +141,9 @@ def test_lower_scope_is_403(rsa_verifier: TokenVerifier, rsa_key: Any) -> None:
 
 
 @pytest.mark.parametrize("granted", ["admin:write", "admin:breakglass", "admin:super"])
-def test_higher_scope_satisfies_lower(rsa_verifier: TokenVerifier, rsa_key: Any,
-                                      granted: str) -> None:
+def test_higher_scope_satisfies_lower(
+    rsa_verifier: TokenVerifier, rsa_key: Any, granted: str
+) -> None:
     """Any scope above admin:write in the hierarchy satisfies admin:write."""
     claims = rsa_verifier.verify(f"Bearer {_rs(rsa_key, scope=granted)}", "admin:write")
     assert granted in claims.scopes
@@ -166,8 +183,7 @@ def test_wrong_issuer_is_401(rsa_verifier: TokenVerifier, rsa_key: Any, iss: str
 def test_expired_59s_ago_is_accepted(rsa_verifier: TokenVerifier, rsa_key: Any) -> None:
     """A token expired 59 s ago is still inside the 60 s leeway."""
     now = math.ceil(time.time())
-    assert rsa_verifier.verify(f"Bearer {_rs(rsa_key, exp=now - 59, iat=now - 600)}",
-                               "admin:read")
+    assert rsa_verifier.verify(f"Bearer {_rs(rsa_key, exp=now - 59, iat=now - 600)}", "admin:read")
 
 
 def test_expired_61s_ago_is_refused(rsa_verifier: TokenVerifier, rsa_key: Any) -> None:
@@ -194,8 +210,9 @@ def test_iat_as_string_is_refused(rsa_verifier: TokenVerifier, rsa_key: Any) -> 
 
 
 @pytest.mark.parametrize("claim", ["exp", "iat", "sub", "aud", "iss"])
-def test_missing_required_claim_is_401(rsa_verifier: TokenVerifier, rsa_key: Any,
-                                       claim: str) -> None:
+def test_missing_required_claim_is_401(
+    rsa_verifier: TokenVerifier, rsa_key: Any, claim: str
+) -> None:
     """Each of exp, iat, sub, aud and iss is required."""
     error = _refusal(rsa_verifier, _rs(rsa_key, **{claim: None}))
     assert error.status == 401 and error.reason == "missing_claim"
@@ -211,8 +228,9 @@ def test_alg_none_is_refused(rsa_verifier: TokenVerifier) -> None:
     assert _refusal(rsa_verifier, token).reason == "algorithm"
 
 
-def test_hs256_signed_with_rsa_public_key_is_refused(rsa_verifier: TokenVerifier,
-                                                     rsa_key: Any) -> None:
+def test_hs256_signed_with_rsa_public_key_is_refused(
+    rsa_verifier: TokenVerifier, rsa_key: Any
+) -> None:
     """The classic key-confusion forgery (HMAC keyed with the public PEM) is refused."""
     pem = _pem(rsa_key.public_key()).encode()
     header = _b64(json.dumps({"alg": "HS256", "typ": "JWT"}).encode())
@@ -229,11 +247,21 @@ def test_tampered_payload_is_refused(rsa_verifier: TokenVerifier, rsa_key: Any) 
     assert _refusal(rsa_verifier, f"{header}.{forged}.{signature}").reason == "signature"
 
 
-@pytest.mark.parametrize("value", [
-    "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Bearer not-a-jwt", "Bearer a.b",
-    "Bearer !!!.???.***", "Bearer e30.e30.", "Bearer bm90IGpzb24.e30.", "Bearer W10.e30.",
-    "Token abc.def.ghi",
-])
+@pytest.mark.parametrize(
+    "value",
+    [
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "Bearer not-a-jwt",
+        "Bearer a.b",
+        "Bearer !!!.???.***",
+        "Bearer e30.e30.",
+        "Bearer bm90IGpzb24.e30.",
+        "Bearer W10.e30.",
+        "Token abc.def.ghi",
+    ],
+)
 def test_garbage_header_is_401(rsa_verifier: TokenVerifier, value: str) -> None:
     """Anything that is not `Bearer <compact JWT>` with a JSON header is an invalid token."""
     with pytest.raises(InvalidToken) as info:
@@ -248,8 +276,9 @@ def test_missing_header_has_no_error_code(rsa_verifier: TokenVerifier) -> None:
     assert info.value.status == 401 and "error=" not in info.value.www_authenticate
 
 
-def test_oversize_header_is_refused_before_decoding(rsa_verifier: TokenVerifier,
-                                                    rsa_key: Any) -> None:
+def test_oversize_header_is_refused_before_decoding(
+    rsa_verifier: TokenVerifier, rsa_key: Any
+) -> None:
     """An Authorization header over 8 KiB is refused even if it holds a valid token."""
     token = _rs(rsa_key, pad="x" * 9000)
     assert _refusal(rsa_verifier, token).reason == "too_large"
@@ -261,11 +290,17 @@ def test_unknown_crit_header_is_refused(rsa_verifier: TokenVerifier, rsa_key: An
     assert _refusal(rsa_verifier, token).reason == "crit"
 
 
-@pytest.mark.parametrize("extra", [{"jku": "https://evil.test/jwks.json"},
-                                   {"x5u": "https://evil.test/cert.pem"},
-                                   {"jwk": {"kty": "oct", "k": "AAAA"}}])
-def test_embedded_key_header_is_refused(rsa_verifier: TokenVerifier, rsa_key: Any,
-                                        extra: dict[str, Any]) -> None:
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"jku": "https://evil.test/jwks.json"},
+        {"x5u": "https://evil.test/cert.pem"},
+        {"jwk": {"kty": "oct", "k": "AAAA"}},
+    ],
+)
+def test_embedded_key_header_is_refused(
+    rsa_verifier: TokenVerifier, rsa_key: Any, extra: dict[str, Any]
+) -> None:
     """A token carrying or pointing at its own key (jwk/jku/x5u/x5c) is refused."""
     assert _refusal(rsa_verifier, _rs(rsa_key, headers=extra)).reason == "embedded_key"
 
@@ -277,8 +312,7 @@ def test_duplicate_alg_header_is_refused(rsa_verifier: TokenVerifier, rsa_key: A
     assert _refusal(rsa_verifier, ".".join([header, *good[1:]])).reason == "malformed"
 
 
-def test_jwks_selects_key_by_kid(jwks_verifier: TokenVerifier, ed_key: Any,
-                                 rsa_key: Any) -> None:
+def test_jwks_selects_key_by_kid(jwks_verifier: TokenVerifier, ed_key: Any, rsa_key: Any) -> None:
     """During rotation both the old RSA and the new Ed25519 kid verify."""
     new = jwt.encode(_claims(), ed_key, algorithm="EdDSA", headers={"kid": "2025-new"})
     old = _rs(rsa_key, headers={"kid": "2024-old"})
@@ -299,8 +333,9 @@ def test_kid_algorithm_mismatch_is_refused(jwks_verifier: TokenVerifier, ed_key:
 
 
 @pytest.mark.parametrize("reason_token", ["expired", "audience", "tampered", "none"])
-def test_error_text_never_contains_token(rsa_verifier: TokenVerifier, rsa_key: Any,
-                                         reason_token: str) -> None:
+def test_error_text_never_contains_token(
+    rsa_verifier: TokenVerifier, rsa_key: Any, reason_token: str
+) -> None:
     """No refusal message or challenge echoes the token or its payload."""
     now = math.floor(time.time())
     token = {
@@ -322,50 +357,69 @@ def test_error_text_never_contains_token(rsa_verifier: TokenVerifier, rsa_key: A
 def test_hs256_secret_refused_outside_development(env: str) -> None:
     """A shared HS256 secret is a development convenience only."""
     with pytest.raises(TokenConfigError):
-        TokenConfig.from_values(algorithms="HS256", secret=SECRET, audience=AUD, issuer=ISS,
-                                environment=env)
+        TokenConfig.from_values(
+            algorithms="HS256", secret=SECRET, audience=AUD, issuer=ISS, environment=env
+        )
 
 
 def test_mixed_symmetric_and_asymmetric_algorithms_refused(rsa_key: Any) -> None:
     """HS256 next to RS256 would reopen key confusion, so the config refuses it."""
     with pytest.raises(TokenConfigError):
-        TokenConfig.from_values(algorithms=["RS256", "HS256"], public_key=_pem(
-            rsa_key.public_key()), audience=AUD, issuer=ISS, environment="development")
+        TokenConfig.from_values(
+            algorithms=["RS256", "HS256"],
+            public_key=_pem(rsa_key.public_key()),
+            audience=AUD,
+            issuer=ISS,
+            environment="development",
+        )
 
 
 @pytest.mark.parametrize("algorithms", ["none", "HS256,none", ""])
 def test_none_or_empty_algorithm_list_refused(algorithms: str) -> None:
     """`none` can never be configured, and an empty list is an error."""
     with pytest.raises(TokenConfigError):
-        TokenConfig.from_values(algorithms=algorithms, secret=SECRET, audience=AUD, issuer=ISS,
-                                environment="development")
+        TokenConfig.from_values(
+            algorithms=algorithms,
+            secret=SECRET,
+            audience=AUD,
+            issuer=ISS,
+            environment="development",
+        )
 
 
 def test_short_secret_refused() -> None:
     """An HS256 secret shorter than 32 bytes is refused."""
     with pytest.raises(TokenConfigError):
-        TokenConfig.from_values(algorithms="HS256", secret="short", audience=AUD, issuer=ISS,
-                                environment="development")
+        TokenConfig.from_values(
+            algorithms="HS256", secret="short", audience=AUD, issuer=ISS, environment="development"
+        )
 
 
 def test_public_key_path_and_private_key_refusal(rsa_key: Any, tmp_path: Path) -> None:
     """The public key may be a file path; a private key in its place is refused."""
     pub = tmp_path / "pub.pem"
     pub.write_text(_pem(rsa_key.public_key()))
-    assert TokenConfig.from_values(algorithms="RS256", public_key=str(pub), audience=AUD,
-                                   issuer=ISS, environment="production").keys
-    private = rsa_key.private_bytes(serialization.Encoding.PEM,
-                                    serialization.PrivateFormat.PKCS8,
-                                    serialization.NoEncryption()).decode()
+    assert TokenConfig.from_values(
+        algorithms="RS256", public_key=str(pub), audience=AUD, issuer=ISS, environment="production"
+    ).keys
+    private = rsa_key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode()
     with pytest.raises(TokenConfigError):
-        TokenConfig.from_values(algorithms="RS256", public_key=private, audience=AUD,
-                                issuer=ISS, environment="production")
+        TokenConfig.from_values(
+            algorithms="RS256",
+            public_key=private,
+            audience=AUD,
+            issuer=ISS,
+            environment="production",
+        )
 
 
 def test_mint_round_trip_in_development() -> None:
     """A token minted with the dev secret verifies and carries the requested scope."""
-    config = TokenConfig.from_values(algorithms="HS256", secret=SECRET, audience=AUD,
-                                     issuer=ISS, environment="development")
+    config = TokenConfig.from_values(
+        algorithms="HS256", secret=SECRET, audience=AUD, issuer=ISS, environment="development"
+    )
     token = mint_token(config, sub="dev", scopes=["admin:write"], ttl="15m")
     claims = TokenVerifier(config).verify(f"Bearer {token}", "admin:read")
     assert claims.scopes == {"admin:write"} and claims.expires_at - claims.issued_at == 900
@@ -380,7 +434,12 @@ def test_mint_refused_in_production(rsa_verifier: TokenVerifier, rsa_key: Any) -
 def test_parse_ttl_forms() -> None:
     """TTL strings accept plain seconds and s/m/h/d suffixes."""
     assert [parse_ttl(v).total_seconds() for v in ("90", "90s", "15m", "2h", "1d")] == [
-        90, 90, 900, 7200, 86400]
+        90,
+        90,
+        900,
+        7200,
+        86400,
+    ]
     with pytest.raises(ValueError):
         parse_ttl("15 minutes")
 

@@ -39,8 +39,13 @@ class RunRecord(Middleware):
         except BaseException as exc:
             ctx.status = status_of(exc)
             finish_run(
-                engine, ctx.run_id, ctx.status, time.monotonic() - began,
-                error=f"{type(exc).__name__}: {exc}" if ctx.status != "retry" else str(exc) or "retry",
+                engine,
+                ctx.run_id,
+                ctx.status,
+                time.monotonic() - began,
+                error=f"{type(exc).__name__}: {exc}"
+                if ctx.status != "retry"
+                else str(exc) or "retry",
             )
             raise
         if ctx.status == "running":
