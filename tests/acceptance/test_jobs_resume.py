@@ -42,23 +42,38 @@ def _seed(case_job: str, engine) -> None:
 
 
 CASES = [
-    Case("jobs.daily_reset", {"day": DAY.isoformat(), "batch_size": 1000},
-         "SELECT 1 FROM ai_time_balances WHERE user_id = (SELECT user_id FROM ai_time_balances ORDER BY user_id OFFSET 5500 LIMIT 1) FOR UPDATE",
-         "SELECT count(*) FROM ai_time_balances WHERE usage_day = '2026-11-25'", 10_001,
-         "SELECT count(*), count(DISTINCT user_id) FROM usage_events WHERE kind = 'daily_reset'"),
-    Case("jobs.daily_bonus_reset", {"day": DAY.isoformat(), "batch_size": 1000},
-         "SELECT 1 FROM ai_time_balances WHERE user_id = (SELECT user_id FROM ai_time_balances ORDER BY user_id OFFSET 5500 LIMIT 1) FOR UPDATE",
-         "SELECT count(*) FROM ai_time_balances WHERE bonus_day = '2026-11-25'", 10_001,
-         "SELECT count(*), count(DISTINCT user_id) FROM usage_events WHERE kind = 'bonus_reset'"),
-    Case("jobs.ghost_build_detection", {"as_of": NOW.isoformat(), "batch_size": 1000},
-         "SELECT 1 FROM builds WHERE id = (SELECT id FROM builds ORDER BY id OFFSET 5500 LIMIT 1) FOR UPDATE",
-         "SELECT count(*) FROM builds WHERE status = 'failed'", 10_001,
-         "SELECT count(*), count(DISTINCT build_id) FROM project_build_events WHERE reason = 'ghost'"),
-    Case("jobs.cleanup_artifacts",
-         {"as_of": NOW.isoformat(), "batch_size": 1000, "retention_days": 1, "keep_latest": 2},
-         "SELECT 1 FROM build_artifacts WHERE id = (SELECT id FROM build_artifacts WHERE created_at < '2026-11-23' ORDER BY id OFFSET 4400 LIMIT 1) FOR UPDATE",
-         "SELECT count(*) FROM build_artifacts WHERE soft_deleted_at IS NOT NULL", 8_008,
-         "SELECT count(*), count(*) FROM build_artifacts WHERE soft_deleted_at = '2026-11-25T12:00Z'"),
+    Case(
+        "jobs.daily_reset",
+        {"day": DAY.isoformat(), "batch_size": 1000},
+        "SELECT 1 FROM ai_time_balances WHERE user_id = (SELECT user_id FROM ai_time_balances ORDER BY user_id OFFSET 5500 LIMIT 1) FOR UPDATE",
+        "SELECT count(*) FROM ai_time_balances WHERE usage_day = '2026-11-25'",
+        10_001,
+        "SELECT count(*), count(DISTINCT user_id) FROM usage_events WHERE kind = 'daily_reset'",
+    ),
+    Case(
+        "jobs.daily_bonus_reset",
+        {"day": DAY.isoformat(), "batch_size": 1000},
+        "SELECT 1 FROM ai_time_balances WHERE user_id = (SELECT user_id FROM ai_time_balances ORDER BY user_id OFFSET 5500 LIMIT 1) FOR UPDATE",
+        "SELECT count(*) FROM ai_time_balances WHERE bonus_day = '2026-11-25'",
+        10_001,
+        "SELECT count(*), count(DISTINCT user_id) FROM usage_events WHERE kind = 'bonus_reset'",
+    ),
+    Case(
+        "jobs.ghost_build_detection",
+        {"as_of": NOW.isoformat(), "batch_size": 1000},
+        "SELECT 1 FROM builds WHERE id = (SELECT id FROM builds ORDER BY id OFFSET 5500 LIMIT 1) FOR UPDATE",
+        "SELECT count(*) FROM builds WHERE status = 'failed'",
+        10_001,
+        "SELECT count(*), count(DISTINCT build_id) FROM project_build_events WHERE reason = 'ghost'",
+    ),
+    Case(
+        "jobs.cleanup_artifacts",
+        {"as_of": NOW.isoformat(), "batch_size": 1000, "retention_days": 1, "keep_latest": 2},
+        "SELECT 1 FROM build_artifacts WHERE id = (SELECT id FROM build_artifacts WHERE created_at < '2026-11-23' ORDER BY id OFFSET 4400 LIMIT 1) FOR UPDATE",
+        "SELECT count(*) FROM build_artifacts WHERE soft_deleted_at IS NOT NULL",
+        8_008,
+        "SELECT count(*), count(*) FROM build_artifacts WHERE soft_deleted_at = '2026-11-25T12:00Z'",
+    ),
 ]
 
 
@@ -85,7 +100,9 @@ def _blocked_backend_pid(services) -> int | None:
 
 
 @pytest.mark.parametrize("case", CASES, ids=lambda c: c.job)
-def test_sigkill_half_way_then_resume_applies_everything_once(db, services, start_worker, celery_app, case):
+def test_sigkill_half_way_then_resume_applies_everything_once(
+    db, services, start_worker, celery_app, case
+):
     """A worker child SIGKILLed mid-job: the job is redelivered, finishes, and each row changes once."""
     # Given the rows, and a row half-way through the key order held locked by the test
     _seed(case.job, db)
@@ -94,14 +111,20 @@ def test_sigkill_half_way_then_resume_applies_everything_once(db, services, star
     worker = start_worker(concurrency=2)
     # When the job runs until it blocks on that row, and its pool child is SIGKILLed
     result = celery_app.send_task(case.job, kwargs=case.kwargs)
-    _wait(lambda: _blocked_backend_pid(services) is not None, 60, "the job to block on the held row")
+    _wait(
+        lambda: _blocked_backend_pid(services) is not None, 60, "the job to block on the held row"
+    )
     half = _count(db, case.done_sql)
     assert 0 < half < case.total, "the job must be killed half-way"
-    active = celery_app.control.inspect(destination=[worker.name.replace("%h", os.uname().nodename)]).active()
+    active = celery_app.control.inspect(
+        destination=[worker.name.replace("%h", os.uname().nodename)]
+    ).active()
     child_pid = next(t["worker_pid"] for tasks in active.values() for t in tasks)
     os.kill(child_pid, signal.SIGKILL)
     # Then, once the row is released, the redelivered job finishes the rest
-    _wait(lambda: _blocked_backend_pid(services) is not None, 60, "the redelivered job to block again")
+    _wait(
+        lambda: _blocked_backend_pid(services) is not None, 60, "the redelivered job to block again"
+    )
     holder.rollback()
     holder.close()
     value = result.get(timeout=60)
@@ -114,8 +137,15 @@ def test_sigkill_half_way_then_resume_applies_everything_once(db, services, star
     assert statuses[0] == "failure" and statuses[-1] == "success"
 
 
-@pytest.mark.parametrize("job", ["jobs.daily_reset", "jobs.ghost_build_detection",
-                                 "jobs.daily_bonus_reset", "jobs.cleanup_artifacts"])
+@pytest.mark.parametrize(
+    "job",
+    [
+        "jobs.daily_reset",
+        "jobs.ghost_build_detection",
+        "jobs.daily_bonus_reset",
+        "jobs.cleanup_artifacts",
+    ],
+)
 def test_malformed_payload_is_refused_and_changes_nothing(db, start_worker, celery_app, job):
     """A payload with a bad field fails with a one-line reason naming it; no row changes."""
     seed_users(db, 100, DAY - timedelta(days=1))
