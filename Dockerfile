@@ -1,0 +1,14 @@
+# One image for every fleet process: worker, beat, migrate, sidecar, flower.
+FROM python:3.11-slim
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 PIP_NO_CACHE_DIR=1
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY celeryconfig.py beat_schedule.py alembic.ini ./
+COPY sheen ./sheen
+COPY workers ./workers
+COPY tasks ./tasks
+COPY schemas ./schemas
+COPY migrations ./migrations
+RUN pip install -e . && useradd --system --uid 1000 sheen
+USER sheen
+CMD ["celery", "-A", "workers.app", "worker", "--pool", "prefork", "-Q", "jobs"]
