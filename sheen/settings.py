@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
 from sheen.errors import ConfigError
 
@@ -59,6 +59,33 @@ class Settings(BaseModel):
     ghost_build_threshold_seconds: int = Field(default=900, ge=60)
     artifact_retention_days: int = Field(default=30, ge=1)
     artifact_keep_latest: int = Field(default=5, ge=0)
+    # Observability: the worker's scrape endpoint (0 turns it off) and the sampled queues.
+    metrics_port: int = Field(default=9808, ge=0, le=65535)
+    metrics_host: str = "127.0.0.1"
+    monitored_queues: str = Field(default="jobs", pattern=r"^[\w.:-]+(,[\w.:-]+)*$")
+    # Sidecar (read-only Flask app)
+    sidecar_host: str = "127.0.0.1"
+    sidecar_port: int = Field(default=8080, ge=1, le=65535)
+    sidecar_auth_disabled: bool = False
+    # Server health: SLO thresholds, the degraded window and how long state outlives silence.
+    server_id: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
+    slo_window_seconds: int = Field(default=600, ge=1)
+    slo_state_ttl_seconds: int = Field(default=180, ge=1)
+    slo_lookback_seconds: int = Field(default=900, ge=60)
+    slo_ai_capacity_key: str = "ai:provider:capacity"
+    slo_ai_capacity_min: float = Field(default=0.2, ge=0, le=1)
+    slo_redis_latency_ms: float = Field(default=50.0, gt=0)
+    slo_queue_depth_max: int = Field(default=1000, ge=0)
+    slo_dequeue_p95_seconds: float = Field(default=30.0, gt=0)
+    slo_runtime_p95_seconds: float = Field(default=300.0, gt=0)
+    slo_success_rate_min: float = Field(default=0.95, ge=0, le=1)
+    # Admin tokens for the sidecar API (sheen.security.token_config reads these)
+    jwt_algorithms: str = "RS256"
+    jwt_public_key: str | None = None
+    jwt_jwks_file: str | None = None
+    jwt_secret: SecretStr | None = None
+    jwt_audience: str = "sheen-sidecar"
+    jwt_issuer: str = "sheen-ops"
 
     @field_validator("broker_url", "redis_url", "database_url")
     @classmethod
@@ -84,6 +111,15 @@ class Settings(BaseModel):
     def libpq_url(self) -> str:
         """The database URL as libpq (psycopg.connect, psql) spells it."""
         return "postgresql://" + self.database_url.split("://", 1)[1]
+
+    @property
+    def server_key(self) -> str:
+        """The id of this fleet in `servers:degraded-state:{serverId}`."""
+        return self.server_id or f"{self.service_name}-{self.region}"
+
+    @property
+    def queue_names(self) -> tuple[str, ...]:
+        return tuple(self.monitored_queues.split(","))
 
     @property
     def is_production_like(self) -> bool:

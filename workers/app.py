@@ -35,4 +35,5 @@ def _configure(sender: Celery, **_: Any) -> None:
     sender.conf.update(celeryconfig.build(settings))
 
 
+import workers.metrics_exporter  # noqa: E402  (the worker's /metrics, multiprocess mode)
 import workers.signals  # noqa: E402,F401  (connects the process-level signal handlers)

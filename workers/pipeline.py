@@ -11,10 +11,12 @@ from typing import Any
 from workers.context import RunContext
 from workers.middleware import CallNext, Middleware
 from workers.middleware.log_context import LogContext
+from workers.middleware.metrics import Metrics
 from workers.middleware.run_record import RunRecord
 from workers.middleware.validation import Validation
 
 MIDDLEWARE: tuple[Middleware, ...] = (
+    Metrics(),  # outermost: records the final status every inner layer agreed on
     LogContext(),
     Validation(),
     RunRecord(),

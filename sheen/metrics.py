@@ -1,0 +1,203 @@
+"""Every Prometheus metric of the fleet, defined here and nowhere else.
+
+Names follow Prometheus conventions (base units, `_total` counters); the plan's
+"duration_ms, success, retries_total" map to `sheen_job_duration_seconds`,
+`sheen_job_runs_total{status="success"}` and `sheen_job_retries_total`
+(docs/observability.md). Labels are limited to LABELS: `service`, `environment`
+and `region` are on every series (filled from Settings at record time, never read
+at import), plus one subject label (job, queue or dependency) and `status`.
+
+Under the prefork pool the worker sets PROMETHEUS_MULTIPROC_DIR before this module
+is imported (workers/metrics_exporter.py), so every child writes its own file and
+the main process adds them up at scrape time.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
+from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.registry import Collector
+
+from sheen.settings import Settings, load_settings
+
+FLEET_LABELS = ("service", "environment", "region")
+LABELS = frozenset({*FLEET_LABELS, "job", "queue", "dependency", "status"})
+RUN_STATUSES = frozenset({"success", "failure", "retry", "timeout", "skipped"})
+DEPENDENCIES = frozenset({"webhook", "s3", "http"})
+# Publish-to-start latency: the alert thresholds (30 s, 60 s) must be bucket bounds.
+QUEUE_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300, 900)
+DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800)
+
+# A registry of our own: the default one carries process/platform collectors whose
+# labels (version, implementation) are outside the label budget.
+REGISTRY = CollectorRegistry(auto_describe=True)
+
+JOB_DURATION = Histogram(
+    "sheen_job_duration_seconds",
+    "Run time of one execution, by final status.",
+    [*FLEET_LABELS, "job", "status"],
+    buckets=DURATION_BUCKETS,
+    registry=REGISTRY,
+)
+JOB_RUNS = Counter(
+    "sheen_job_runs",
+    "Executions by final status: success, failure, retry, timeout, skipped.",
+    [*FLEET_LABELS, "job", "status"],
+    registry=REGISTRY,
+)
+JOB_RETRIES = Counter(
+    "sheen_job_retries",
+    "Executions that ended in a scheduled retry.",
+    [*FLEET_LABELS, "job"],
+    registry=REGISTRY,
+)
+QUEUE_WAIT = Histogram(
+    "sheen_queue_wait_seconds",
+    "Publish-to-start latency; deliberate delays (ETA, countdown, retry back-off) excluded.",
+    [*FLEET_LABELS, "queue"],
+    buckets=QUEUE_WAIT_BUCKETS,
+    registry=REGISTRY,
+)
+EXTERNAL_REQUESTS = Counter(
+    "sheen_external_requests",
+    "Outgoing calls (webhook, s3, http) by outcome: success or error.",
+    [*FLEET_LABELS, "dependency", "status"],
+    registry=REGISTRY,
+)
+LAST_SUCCESS = Gauge(
+    "sheen_job_last_success_timestamp_seconds",
+    "Unix time of the last successful run of a scheduled job.",
+    [*FLEET_LABELS, "job"],
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+# Sampled at scrape time (SampledStateCollector), never stored: these two names are
+# declared here so the one-module rule holds, with their help text.
+QUEUE_DEPTH_NAME = "sheen_queue_depth"
+QUEUE_DEPTH_HELP = "Messages waiting in a queue, sampled (Redis LLEN) at scrape time."
+DEAD_LETTERS_NAME = "sheen_dead_letters"
+DEAD_LETTERS_HELP = "Messages in the dead-letter queue by job, sampled at scrape time."
+
+
+def fleet_labels(settings: Settings | None = None) -> tuple[str, str, str]:
+    settings = settings or load_settings()
+    return (settings.service_name, settings.env.value, settings.region)
+
+
+def record_run(
+    job: str,
+    status: str,
+    duration_seconds: float,
+    *,
+    scheduled: bool = False,
+    now: float | None = None,
+    settings: Settings | None = None,
+) -> None:
+    """Count one finished execution with its final status and run time."""
+    if status not in RUN_STATUSES:
+        raise ValueError(f"unknown run status {status!r}")
+    base = fleet_labels(settings)
+    JOB_RUNS.labels(*base, job, status).inc()
+    JOB_DURATION.labels(*base, job, status).observe(max(duration_seconds, 0.0))
+    if status == "retry":
+        JOB_RETRIES.labels(*base, job).inc()
+    if status == "success" and scheduled:
+        LAST_SUCCESS.labels(*base, job).set(time.time() if now is None else now)
+
+
+def observe_queue_wait(queue: str, seconds: float, settings: Settings | None = None) -> None:
+    QUEUE_WAIT.labels(*fleet_labels(settings), queue).observe(max(seconds, 0.0))
+
+
+def seed_last_success(times: Mapping[str, float], settings: Settings | None = None) -> None:
+    """Start from what job_runs remembers, so a restart does not look like a missed schedule."""
+    base = fleet_labels(settings)
+    for job, stamp in times.items():
+        LAST_SUCCESS.labels(*base, job).set(stamp)
+
+
+@dataclass
+class ExternalCall:
+    """Handed out by `external_request`; mark a call failed that did not raise."""
+
+    failed: bool = False
+
+    def fail(self) -> None:
+        self.failed = True
+
+    def check_status(self, status_code: int) -> None:
+        """Anything but 2xx/3xx is an error from the fleet's point of view."""
+        if not 200 <= status_code < 400:
+            self.failed = True
+
+
+@contextmanager
+def external_request(dependency: str, settings: Settings | None = None) -> Iterator[ExternalCall]:
+    """Count one outgoing call: `error` if the block raises or calls `fail()`, else `success`.
+
+    with external_request("webhook") as call:
+        response = http.post(url, json=body, timeout=10)
+        call.check_status(response.status_code)
+    """
+    if dependency not in DEPENDENCIES:
+        raise ValueError(f"unknown dependency {dependency!r}; add it to DEPENDENCIES")
+    call = ExternalCall()
+    try:
+        yield call
+    except BaseException:
+        EXTERNAL_REQUESTS.labels(*fleet_labels(settings), dependency, "error").inc()
+        raise
+    status = "error" if call.failed else "success"
+    EXTERNAL_REQUESTS.labels(*fleet_labels(settings), dependency, status).inc()
+
+
+class SampledStateCollector(Collector):
+    """Queue depth and dead letters, read from Redis when Prometheus scrapes.
+
+    Sampling at scrape time means the value is never older than the scrape; a source
+    that fails is left out of that scrape (no series beats a stale one).
+    """
+
+    def __init__(
+        self,
+        settings: Settings,
+        queue_depths: Callable[[], Mapping[str, int]],
+        dead_letters: Callable[[], Mapping[str, int]] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.queue_depths = queue_depths
+        self.dead_letters = dead_letters
+
+    def _family(self, name: str, help_text: str, subject: str) -> GaugeMetricFamily:
+        return GaugeMetricFamily(name, help_text, labels=[*FLEET_LABELS, subject])
+
+    def collect(self) -> Iterable[Any]:
+        base = list(fleet_labels(self.settings))
+        depth = self._family(QUEUE_DEPTH_NAME, QUEUE_DEPTH_HELP, "queue")
+        for queue, value in _safely(self.queue_depths).items():
+            depth.add_metric([*base, queue], float(value))
+        yield depth
+        if self.dead_letters is not None:
+            dead = self._family(DEAD_LETTERS_NAME, DEAD_LETTERS_HELP, "job")
+            for job, value in _safely(self.dead_letters).items():
+                dead.add_metric([*base, job], float(value))
+            yield dead
+
+    def describe(self) -> Iterable[Any]:
+        return []
+
+
+def _safely(source: Callable[[], Mapping[str, int]]) -> Mapping[str, int]:
+    try:
+        return source()
+    except Exception:  # a scrape must never fail because Redis blinked
+        import structlog
+
+        structlog.get_logger(__name__).warning("metrics_sample_failed", source=repr(source))
+        return {}

@@ -1,0 +1,47 @@
+"""Where sampled fleet state comes from: broker queue depth and the dead-letter registry.
+
+Shared by the worker's scrape endpoint, the sidecar's `/metrics`, the overview and
+server health, so every view reads the same numbers the same way.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import redis
+
+from sheen.services.queues import queue_depths
+from sheen.settings import Settings
+
+REDIS_TIMEOUT_SECONDS = 2.0
+
+
+def redis_client(url: str) -> redis.Redis:
+    return redis.Redis.from_url(
+        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+    )
+
+
+def queue_depth_sampler(settings: Settings) -> Callable[[], dict[str, int]]:
+    """A callable returning the depth of each monitored queue (empty for non-Redis brokers)."""
+    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return dict
+    client = redis_client(settings.broker_url)
+    return lambda: queue_depths(client, settings.queue_names)
+
+
+def dead_letter_registry(settings: Settings) -> Any | None:
+    """The dead-letter registry on the broker's Redis, or None for a non-Redis broker."""
+    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
+        return None
+    from sheen.deadletters.registry import DeadLetterRegistry
+
+    return DeadLetterRegistry(redis_client(settings.broker_url))
+
+
+def dead_letter_counts(settings: Settings) -> dict[str, int]:
+    registry = dead_letter_registry(settings)
+    if registry is None:
+        return {}
+    return {str(job): int(n) for job, n in registry.count_by_job().items()}
