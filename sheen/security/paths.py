@@ -11,6 +11,7 @@ literal name (with backslashes read as separators), never a decoded one.
 from __future__ import annotations
 
 import base64
+import fnmatch
 import os
 import re
 import unicodedata
@@ -39,8 +40,55 @@ ALLOWED_TOP_LEVEL = frozenset(
         "config",
     }
 )
+# Plain files allowed at the root: a web project's manifests and tool configs, nothing else
+# (a bare `config.php` or `.htpasswd` at the root is an inclusion target, not a project file).
+ROOT_FILE_PATTERNS = (
+    "package.json",
+    "package-lock.json",
+    "yarn.lock",
+    "pnpm-lock.yaml",
+    "bun.lockb",
+    "tsconfig*.json",
+    "jsconfig.json",
+    "*.config.js",
+    "*.config.cjs",
+    "*.config.mjs",
+    "*.config.ts",
+    "*.config.mts",
+    "*.config.json",
+    "next-env.d.ts",
+    "index.html",
+    "readme*",
+    "license*",
+    "changelog*",
+    ".gitignore",
+    ".eslintrc*",
+    ".prettierrc*",
+    ".editorconfig",
+    ".nvmrc",
+    ".babelrc",
+    "vercel.json",
+    "netlify.toml",
+    "components.json",
+    "favicon.ico",
+    "robots.txt",
+    "manifest.json",
+    "sitemap.xml",
+)
 # Refused at any depth (compared casefolded, Windows trailing dots/spaces stripped).
-BLOCKED_NAMES = frozenset({"node_modules", ".git", ".ssh", "secrets", "private"})
+BLOCKED_NAMES = frozenset(
+    {
+        "node_modules",
+        ".git",
+        ".ssh",
+        "secrets",
+        "private",
+        ".htpasswd",
+        ".netrc",
+        ".npmrc",
+        ".pypirc",
+    }
+)
 BLOCKED_PREFIXES = (".env",)
 _WINDOWS_DEVICES = frozenset(
     {"con", "prn", "aux", "nul", "conin$", "conout$"}
@@ -256,8 +304,9 @@ def _char_reason(raw: str) -> str | None:
 
 
 def _shape_reason(parts: list[str], is_dir: bool) -> str | None:
-    """Root-level folders must be on the allowlist; root-level files may be anything safe."""
+    """Root-level folders and root-level files must each be on their allowlist."""
     top_is_folder = len(parts) > 1 or is_dir
+    root_file = bool(parts) and not top_is_folder
     return _first(
         (
             (not parts, "empty"),
@@ -265,6 +314,13 @@ def _shape_reason(parts: list[str], is_dir: bool) -> str | None:
             (
                 bool(parts) and top_is_folder and parts[0] not in ALLOWED_TOP_LEVEL,
                 "top_level_not_allowed",
+            ),
+            (
+                root_file
+                and not any(
+                    fnmatch.fnmatchcase(windows_name(parts[0]), p) for p in ROOT_FILE_PATTERNS
+                ),
+                "root_file_not_allowed",
             ),
         )
     )

@@ -127,11 +127,26 @@ def test_refuses_unsafe_paths(raw: str, reason: str) -> None:
 
 
 def test_root_folder_must_be_on_allowlist() -> None:
-    """A single-segment name is fine as a file but refused as a folder unless allowlisted."""
-    assert _check("Makefile") == PurePosixPath("Makefile")
+    """A root name is accepted only as an allowlisted folder or an allowlisted project file."""
+    assert _check("package.json") == PurePosixPath("package.json")
+    assert _check("Next.Config.JS") == PurePosixPath("Next.Config.JS")
     with pytest.raises(PathRefused):
-        _check("Makefile", is_dir=True)
+        _check("package.json", is_dir=True)
     assert _check("src", is_dir=True) == PurePosixPath("src")
+
+
+@pytest.mark.parametrize("name", ["config.php", ".htpasswd", "passwd", "boot.ini", "Makefile"])
+def test_root_files_outside_the_allowlist_are_refused(name: str) -> None:
+    """Inclusion targets (and anything not a web project's manifest or config) stay out of the root."""
+    with pytest.raises(PathRefused, match=r"root file not allowed|blocked"):
+        _check(name)
+
+
+@pytest.mark.parametrize("path", ["src/.htpasswd", "public/.npmrc", "lib/x/.netrc"])
+def test_credential_files_are_blocked_at_any_depth(path: str) -> None:
+    """Files that hold credentials are refused wherever they appear."""
+    with pytest.raises(PathRefused, match="blocked"):
+        _check(path)
 
 
 def test_refusal_is_logged_without_the_path() -> None:
