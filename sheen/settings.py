@@ -59,6 +59,19 @@ class Settings(BaseModel):
     ghost_build_threshold_seconds: int = Field(default=900, ge=60)
     artifact_retention_days: int = Field(default=30, ge=1)
     artifact_keep_latest: int = Field(default=5, ge=0)
+    # Version restore: archives are read from, and working directories live under, these roots.
+    version_archive_dir: Path = Path(".sheen/versions")
+    workdir_root: Path = Path(".sheen/workdirs")
+    # Reliability: poison-pill bound, retry backoff, watchdog scale, dead-letter digest.
+    max_deliveries: int = Field(default=3, ge=1, le=100)
+    retry_backoff_seconds: float = Field(default=2.0, gt=0)
+    retry_backoff_max_seconds: float = Field(default=600.0, gt=0)
+    # Multiplies every task's time limits (tests shrink them to keep a short visibility timeout).
+    time_limit_scale: float = Field(default=1.0, gt=0, le=1)
+    alert_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    alert_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Modules of extra tasks a worker imports (test probes); empty in production.
+    extra_task_modules: str = Field(default="", pattern=r"^([\w.]+(,[\w.]+)*)?$")
     # Observability: the worker's scrape endpoint (0 turns it off) and the sampled queues.
     metrics_port: int = Field(default=9808, ge=0, le=65535)
     metrics_host: str = "127.0.0.1"

@@ -20,6 +20,9 @@ TASK_MODULES = (
     "tasks.ghost_builds",
     "tasks.daily_bonus_reset",
     "tasks.cleanup_artifacts",
+    "tasks.dlq_digest",
+    "tasks.fleet",
+    "tasks.version_history",
 )
 
 app = Celery("sheen", include=list(TASK_MODULES), task_cls="workers.base:FleetTask")
