@@ -53,6 +53,7 @@ JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "jobs.cleanup_artifacts", crontab(minute="15"), "hourly at :15", 300, "hour", 3600
     ),
+    ScheduledJob("jobs.dlq_digest", crontab(minute="0"), "hourly at :00", 20, "hour", 3600),
 )
 
 JOBS_BY_NAME = {job.name: job for job in JOBS}

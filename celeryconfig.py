@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from beat_schedule import JOBS, beat_schedule
+from beat_schedule import HARD_LIMIT_GRACE_SECONDS, JOBS, SOFT_LIMIT_FACTOR, beat_schedule
 from sheen.settings import Settings
 
 STATIC: dict[str, Any] = {
@@ -33,11 +33,31 @@ STATIC: dict[str, Any] = {
     "worker_hijack_root_logger": False,
     "worker_max_tasks_per_child": 10000,
     "beat_schedule": beat_schedule,
+    # Messages the worker cannot run (unknown task, undecodable) are dead-lettered, not dropped.
+    "worker_consumer": "workers.consumer:DeadLetteringConsumer",
 }
 
 
-def longest_hard_time_limit() -> int:
-    return max(job.time_limit for job in JOBS)
+class ScaledTimeLimits:
+    """Task annotation: watchdog limits from each task's expected runtime, times a scale.
+
+    Scale 1 leaves the declared limits alone. Tests use a small scale so the broker
+    visibility timeout (which must exceed every hard limit) can be a few seconds.
+    """
+
+    def __init__(self, scale: float) -> None:
+        self.scale = scale
+
+    def annotate(self, task: Any) -> dict[str, float] | None:
+        expected = getattr(task, "expected_runtime_seconds", None)
+        if expected is None or self.scale == 1:
+            return None
+        soft = SOFT_LIMIT_FACTOR * expected * self.scale
+        return {"soft_time_limit": soft, "time_limit": soft + HARD_LIMIT_GRACE_SECONDS * self.scale}
+
+
+def longest_hard_time_limit(scale: float = 1.0) -> float:
+    return max(job.time_limit for job in JOBS) * scale
 
 
 def build(settings: Settings) -> dict[str, Any]:
@@ -51,4 +71,6 @@ def build(settings: Settings) -> dict[str, Any]:
         "result_backend_transport_options": transport,
         "worker_concurrency": settings.worker_concurrency,
         "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),
+        "task_annotations": (ScaledTimeLimits(settings.time_limit_scale),),
+        "imports": tuple(m for m in settings.extra_task_modules.split(",") if m),
     }

@@ -17,3 +17,15 @@ class PayloadError(SheenError):
 
 class TransientError(SheenError):
     """A dependency failed in a way that a later attempt may not: retry with backoff."""
+
+
+class RetriesExhausted(SheenError):
+    """A transient error outlived the job's retries: the task is dead-lettered."""
+
+
+class PoisonPill(SheenError):
+    """A message was delivered too often without finishing (it kills its worker): dead-lettered."""
+
+
+class DeadLetterNotFound(SheenError):
+    """No dead letter has that id (already requeued or purged)."""

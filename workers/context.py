@@ -31,6 +31,7 @@ class RunContext:
     attempt: int = 1
     status: str = "running"
     result: Any = None
+    args: list[Any] = field(default_factory=list)  # fleet tasks take none: Validation refuses them
 
     @property
     def job(self) -> str:
@@ -40,8 +41,8 @@ class RunContext:
     def queue_wait_seconds(self) -> float | None:
         """Publish-to-start latency, or None when the message was delayed on purpose."""
         request = self.task.request
-        if request.eta or request.retries:
-            return None
+        if request.eta or request.retries or (request.headers or {}).get("dead_letter_id"):
+            return None  # delayed on purpose, or requeued from the dead-letter queue
         return max(self.delivered_at - self.sent_at.timestamp(), 0.0)
 
     @classmethod

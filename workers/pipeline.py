@@ -10,16 +10,22 @@ from typing import Any
 
 from workers.context import RunContext
 from workers.middleware import CallNext, Middleware
+from workers.middleware.dead_letters import DeadLetters
+from workers.middleware.idempotency import Idempotency
 from workers.middleware.log_context import LogContext
 from workers.middleware.metrics import Metrics
+from workers.middleware.retries import Retries
 from workers.middleware.run_record import RunRecord
 from workers.middleware.validation import Validation
 
 MIDDLEWARE: tuple[Middleware, ...] = (
     Metrics(),  # outermost: records the final status every inner layer agreed on
     LogContext(),
-    Validation(),
-    RunRecord(),
+    DeadLetters(),  # a final failure (not a scheduled retry) of anything inside is dead-lettered
+    Validation(),  # payload -> ctx.payload and ctx.idempotency_key; PayloadError is permanent
+    Idempotency(),  # one Redis round trip: skip done/in-flight keys, refuse poison pills
+    RunRecord(),  # the job_runs row sees retry / timeout / failure / success
+    Retries(),  # innermost: transient errors become a backoff retry or RetriesExhausted
 )
 
 

@@ -123,3 +123,19 @@ def runs_for_task(engine: Engine, task_id: str) -> list[dict[str, Any]]:
 
 def isoformat(value: datetime | None) -> str | None:
     return value.isoformat() if value else None
+
+
+def close_running(engine: Engine, task_id: str, status: str, error: str) -> int:
+    """Close the task's runs still marked running (its process was killed); returns how many."""
+    with engine.begin() as conn:
+        result = conn.execute(
+            update(job_runs)
+            .where(job_runs.c.task_id == task_id, job_runs.c.status == "running")
+            .values(
+                status=status,
+                finished_at=func.now(),
+                duration_seconds=func.extract("epoch", func.now() - job_runs.c.started_at),
+                error=error[:MAX_ERROR_CHARS],
+            )
+        )
+    return int(result.rowcount or 0)

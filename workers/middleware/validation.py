@@ -21,6 +21,11 @@ def describe(exc: ValidationError) -> str:
 
 class Validation(Middleware):
     def around(self, ctx: RunContext, call_next: CallNext) -> Any:
+        if ctx.args:
+            ctx.status = "failure"
+            raise PayloadError(
+                f"{ctx.job} takes keyword arguments only, got {len(ctx.args)} positional"
+            )
         schema = ctx.task.payload_schema
         try:
             ctx.payload = schema.model_validate(ctx.kwargs)

@@ -1,0 +1,1 @@
+"""Delivery reliability pieces that are not Celery-specific: idempotency keys, retry policy."""

@@ -1,0 +1,1 @@
+"""Test-only tasks a worker imports when `SHEEN_EXTRA_TASK_MODULES` names them."""

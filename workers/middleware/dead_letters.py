@@ -1,0 +1,46 @@
+"""Send every execution that ends in a final failure to the dead-letter queue.
+
+Final means: not a scheduled retry. Timeouts, payload errors, poison pills,
+exhausted retries and unclassified errors (bugs) all land here with a reason;
+the exception is re-raised so Celery records the failure and acknowledges.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from celery.exceptions import Ignore, Reject, Retry
+
+from workers.context import RunContext
+from workers.dead_lettering import dead_letter, from_execution, reason_for
+from workers.middleware import CallNext, Middleware
+
+log = structlog.get_logger("sheen.jobs")
+
+
+class DeadLetters(Middleware):
+    def around(self, ctx: RunContext, call_next: CallNext) -> Any:
+        try:
+            return call_next()
+        except (Retry, Ignore, Reject, KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:
+            request = ctx.task.request
+            letter = from_execution(
+                task_name=ctx.job,
+                task_id=ctx.task_id,
+                kwargs=ctx.kwargs,
+                headers=dict(request.headers or {}),
+                queue=ctx.queue,
+                retries=int(request.retries or 0),
+                exc=exc,
+                reason=reason_for(exc),
+                idempotency_key=ctx.idempotency_key,
+                args=ctx.args,
+            )
+            try:
+                dead_letter(letter, ctx.settings)
+            except Exception as err:  # the original failure matters more than this one
+                log.exception("dead_letter_failed", error_type=type(err).__name__)
+            raise
