@@ -7,6 +7,7 @@ from pathlib import Path
 
 import click
 
+from sheen.cli import dev_observability
 from sheen.devserver import celery, supervised
 from sheen.errors import SheenError
 
@@ -32,6 +33,7 @@ def dev(state_dir: Path, concurrency: int) -> None:
 
             settings = parse_settings(sup.env)
             upgrade(settings.sqlalchemy_url)
+            dev_observability.prepare(sup, settings)
             sup.spawn(
                 "worker",
                 celery(
@@ -48,6 +50,7 @@ def dev(state_dir: Path, concurrency: int) -> None:
                 ),
             )
             sup.spawn("beat", celery("beat", "-s", str(state_dir / "celerybeat-schedule")))
+            dev_observability.spawn(sup, settings)
             sup.say(
                 "fleet up; Ctrl-C stops everything. In another terminal: .venv/bin/sheen-ops jobs list"
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from typing import Literal
 
 from flask import Blueprint, jsonify, request
@@ -70,8 +71,10 @@ def test_alert() -> ResponseReturnValue:
         where = ".".join(str(p) for p in err["loc"]) or "body"
         return _problem(400, "bad_request", f"{where}: {err['msg']}")
     d = deps()
+    # A nonce per message: each test alert is its own idempotency key, so none is skipped.
     ids = [
-        str(d.send_task(TEST_ALERT_TASK, kwargs={"mode": body.mode}).id) for _ in range(body.count)
+        str(d.send_task(TEST_ALERT_TASK, kwargs={"mode": body.mode, "nonce": uuid.uuid4().hex}).id)
+        for _ in range(body.count)
     ]
     accepted = TestAlertAccepted(task=TEST_ALERT_TASK, mode=body.mode, task_ids=ids)
     response = jsonify(accepted.model_dump(mode="json"))

@@ -1,0 +1,33 @@
+"""`sheen-ops sidecar`: serve the read-only sidecar (gunicorn; `--dev` for werkzeug)."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+import click
+
+from sheen.settings import load_settings
+
+
+@click.command()
+@click.option("--host", help="Address to bind (default SHEEN_SIDECAR_HOST, 127.0.0.1).")
+@click.option("--port", type=int, help="Port (default SHEEN_SIDECAR_PORT, 8080).")
+@click.option("--workers", default=2, show_default=True, help="gunicorn worker processes.")
+@click.option("--dev", is_flag=True, help="Werkzeug's development server instead of gunicorn.")
+def sidecar(host: str | None, port: int | None, workers: int, dev: bool) -> None:
+    """Serve /healthz, /readyz, /metrics, /api/*, /openapi.json and the dashboard."""
+    from sheen.sidecar import create_app
+
+    settings = load_settings()
+    host = host or settings.sidecar_host
+    port = port or settings.sidecar_port
+    app = create_app(settings)  # fail fast (exit 2) on a bad key or auth setting
+    if dev:
+        app.run(host=host, port=port, debug=False, use_reloader=False)
+        return
+    argv = [
+        sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
+        "--access-logfile", "-", "sheen.sidecar.wsgi:app",
+    ]  # fmt: skip
+    os.execv(sys.executable, argv)  # noqa: S606 (fixed argv, same interpreter)
