@@ -8,6 +8,7 @@ the machine's shared services. Given URLs must point at disposable servers.
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import signal
 import subprocess
@@ -37,6 +38,7 @@ DATA_TABLES = (
     "plans",
     "auth.users",
     "job_runs",
+    "dead_letter_audit",
 )
 
 
@@ -90,6 +92,7 @@ def services(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Services]:
     try:
         yield svc
     finally:
+        gc.collect()  # pending AsyncResults unsubscribe while Redis is still up
         dispose_engines()
         for service in reversed(started):
             service.stop()
