@@ -63,11 +63,18 @@ def longest_hard_time_limit(scale: float = 1.0) -> float:
 def build(settings: Settings) -> dict[str, Any]:
     """The full configuration mapping for `app.conf.update`."""
     transport = {"visibility_timeout": settings.visibility_timeout_seconds}
+    # kombu scans for expired unacked messages every `interval` s but, by default, only on
+    # every 10th tick: a dead worker's task came back up to ~100 s after its visibility
+    # timeout. Scan every tick, a few times per visibility timeout.
+    restore = {
+        "unacked_restore_throttle": 1,
+        "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_seconds // 4)),
+    }
     return {
         **STATIC,
         "broker_url": settings.broker_url,
         "result_backend": settings.redis_url,
-        "broker_transport_options": transport,
+        "broker_transport_options": {**transport, **restore},
         "result_backend_transport_options": transport,
         "worker_concurrency": settings.worker_concurrency,
         "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),

@@ -110,3 +110,24 @@ def _print(data: dict[str, Any], as_json: bool) -> None:
         emit_json(data)
     else:
         click.echo(" ".join(f"{k}={v}" for k, v in data.items()))
+
+
+@jobs.command("test-alert")
+@click.option(
+    "--mode",
+    type=click.Choice(["fail", "hang", "flaky"]),
+    default="fail",
+    show_default=True,
+    help="fail: permanent error; hang: stopped by the watchdog; flaky: transient, then succeeds.",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def test_alert(mode: str, as_json: bool) -> None:
+    """Enqueue fleet.test_alert: a synthetic failure that proves the dead-letter and alert path."""
+    import uuid
+
+    from workers.app import app
+
+    result = app.send_task("fleet.test_alert", kwargs={"mode": mode, "nonce": uuid.uuid4().hex})
+    _print(
+        {"task_id": result.id, "job": "fleet.test_alert", "mode": mode, "state": "queued"}, as_json
+    )

@@ -19,13 +19,14 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from sheen.cli import dev, jobs, migrate, sidecar, token
+    from sheen.cli import dev, dlq, jobs, migrate, sidecar, token
 
     cli.add_command(migrate.migrate)
     cli.add_command(jobs.jobs)
     cli.add_command(dev.dev)
     cli.add_command(sidecar.sidecar)
     cli.add_command(token.token)
+    cli.add_command(dlq.dlq)
 
 
 def main() -> None:

@@ -192,4 +192,22 @@ project_build_events = Table(
 )
 Index("ix_project_build_events_build", project_build_events.c.build_id)
 
+# Every dead-letter requeue and purge, one row per letter (append-only, see 0002).
+dead_letter_audit = Table(
+    "dead_letter_audit",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("action", Text, nullable=False),
+    Column("letter_id", Text, nullable=False),
+    Column("job", Text, nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("action IN ('requeue', 'purge')", name="action_known"),
+)
+Index("ix_dead_letter_audit_letter", dead_letter_audit.c.letter_id)
+Index("ix_dead_letter_audit_created", dead_letter_audit.c.created_at)
+
 APPEND_ONLY_TABLES = ("usage_events", "project_build_events")
+# Append-only too (same trigger); kept apart because its rows have a different shape.
+DEAD_LETTER_AUDIT_TABLES = ("dead_letter_audit",)

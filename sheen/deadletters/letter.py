@@ -59,6 +59,8 @@ class DeadLetter:
         if self.traceback:
             self.traceback = self.traceback[-MAX_TRACEBACK_CHARS:]
         self.headers = {k: v for k, v in self.headers.items() if k in KEPT_HEADERS}
+        if self.idempotency_key is None and self.headers.get("idempotency_key"):
+            self.idempotency_key = str(self.headers["idempotency_key"])
 
     @property
     def job(self) -> str:

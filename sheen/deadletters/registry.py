@@ -148,6 +148,15 @@ class DeadLetterRegistry:
                 progress(len(chunk))
         return result
 
+    def jobs_of(self, ids: Iterable[str]) -> dict[str, str]:
+        """Letter id -> job for the ids that exist (reads headers only, not bodies)."""
+        found: dict[str, str] = {}
+        for chunk in _chunks(list(ids), PUBLISH_BATCH):
+            for letter_id, raw in zip(chunk, self.client.hmget(RAW, chunk), strict=True):
+                if raw is not None:
+                    found[letter_id] = str(json.loads(raw)["headers"]["job"])
+        return found
+
     # -- reading -----------------------------------------------------------------------------
 
     def get(self, letter_id: str) -> DeadLetter | None:

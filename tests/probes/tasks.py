@@ -37,11 +37,13 @@ class ProbeTask(FleetTask):
 
 @app.task(base=ProbeTask, name="probe.effect", bind=False)
 def effect(ctx: RunContext) -> dict[str, Any]:
-    """Wait for the advisory lock (if any), then count one effect for `name`."""
+    """Fail while `probe:broken:{name}` exists; wait for the advisory lock (if any); count one effect."""
     payload = ctx.payload
     assert isinstance(payload, EffectPayload)
     r = state_redis(ctx.settings)
     r.rpush(f"probe:started:{payload.name}", ctx.task_id)
+    if r.exists(f"probe:broken:{payload.name}"):
+        raise RuntimeError(f"probe {payload.name} is broken")
     if payload.lock is not None:
         with psycopg.connect(ctx.settings.libpq_url, autocommit=True) as conn:
             conn.execute("SELECT pg_advisory_lock(%s)", (payload.lock,))

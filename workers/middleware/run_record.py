@@ -41,6 +41,10 @@ class RunRecord(Middleware):
         began = time.monotonic()
         try:
             result = call_next()
+        except (SystemExit, KeyboardInterrupt):
+            # The pool is killing this process (hard time limit, shutdown): the row stays
+            # `running` for whoever knows why to close it (the main process, or the redelivery).
+            raise
         except BaseException as exc:
             ctx.status = status_of(exc)
             finish_run(
