@@ -13,6 +13,7 @@ from sqlalchemy import (
     Index,
     Integer,
     MetaData,
+    SmallInteger,
     Table,
     Text,
     text,
@@ -207,6 +208,19 @@ dead_letter_audit = Table(
 )
 Index("ix_dead_letter_audit_letter", dead_letter_audit.c.letter_id)
 Index("ix_dead_letter_audit_created", dead_letter_audit.c.created_at)
+
+# Hourly roll-up of job_runs kept by triggers (0003): runs per job, UTC hour, status and
+# duration bucket, so the 24 h overview reads a few hundred rows instead of the raw runs.
+job_run_rollups = Table(
+    "job_run_rollups",
+    metadata,
+    Column("job", Text, primary_key=True),
+    Column("hour", DateTime(timezone=True), primary_key=True),
+    Column("status", Text, primary_key=True),
+    Column("bucket", SmallInteger, primary_key=True),
+    Column("runs", BigInteger, nullable=False, server_default=text("0")),
+)
+Index("ix_job_run_rollups_hour", job_run_rollups.c.hour)
 
 APPEND_ONLY_TABLES = ("usage_events", "project_build_events")
 # Append-only too (same trigger); kept apart because its rows have a different shape.

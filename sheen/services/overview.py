@@ -8,6 +8,7 @@ A blank database gives a valid overview with zero counts, never an error.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -20,6 +21,10 @@ from sheen.db.queries import query
 WINDOW = timedelta(hours=24)
 QUEUE_WINDOW = timedelta(hours=1)
 LATEST_DEAD_LETTERS = 20
+FINISHED = ("success", "failure", "timeout")
+# Upper bounds of the roll-up's duration buckets (migration 0003 says the same); the last
+# bucket is everything above 1800 s.
+ROLLUP_BOUNDS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800)
 
 
 class LastRun(BaseModel):
@@ -43,7 +48,9 @@ class JobSummary(BaseModel):
     success_ratio_24h: float | None = Field(
         None, ge=0, le=1, description="Null without finished runs."
     )
-    p95_duration_seconds_24h: float | None = Field(default=None, ge=0)
+    p95_duration_seconds_24h: float | None = Field(
+        default=None, ge=0, description="Estimated from duration buckets (linear within one)."
+    )
     retries_24h: int = Field(ge=0)
     dead_letters: int = Field(ge=0)
 
@@ -75,6 +82,7 @@ class QueueSummary(BaseModel):
 
 class JobsOverview(BaseModel):
     generated_at: datetime
+    window_start: datetime = Field(description="Start of the 24 h figures: the UTC hour 24 h ago.")
     window_seconds: int
     jobs: list[JobSummary]
     dead_letters: DeadLetters
@@ -83,6 +91,57 @@ class JobsOverview(BaseModel):
 
 def _f(value: Any) -> float | None:
     return None if value is None else float(value)
+
+
+def window_start(now: datetime) -> datetime:
+    """The UTC hour boundary 24 h back: the roll-up counts whole hours."""
+    return (now - WINDOW).astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def p95_from_buckets(counts: Mapping[int, int]) -> float | None:
+    """P95 of finished runs from bucket counts, linear inside the bucket (as Prometheus does)."""
+    total = sum(n for b, n in counts.items() if b >= 0)
+    if total <= 0:
+        return None
+    rank = 0.95 * total
+    seen = 0
+    for bucket in sorted(b for b in counts if b >= 0):
+        n = counts[bucket]
+        if n <= 0:
+            continue
+        if seen + n >= rank:
+            lower = ROLLUP_BOUNDS[bucket - 1] if bucket > 0 else 0.0
+            if bucket >= len(ROLLUP_BOUNDS):
+                return float(ROLLUP_BOUNDS[-1])
+            upper = ROLLUP_BOUNDS[bucket]
+            return float(lower + (upper - lower) * (rank - seen) / n)
+        seen += n
+    return float(ROLLUP_BOUNDS[-1])
+
+
+@dataclass
+class _JobStats:
+    runs: int = 0
+    finished: int = 0
+    successes: int = 0
+    retries: int = 0
+    buckets: dict[int, int] = field(default_factory=dict)
+
+
+def _job_stats(rows: Any) -> dict[str, _JobStats]:
+    stats: dict[str, _JobStats] = {}
+    for row in rows:
+        item = stats.setdefault(row.job, _JobStats())
+        n = int(row.runs)
+        item.runs += n
+        if row.status in FINISHED:
+            item.finished += n
+            item.buckets[int(row.bucket)] = item.buckets.get(int(row.bucket), 0) + n
+        if row.status == "success":
+            item.successes += n
+        if row.status == "retry":
+            item.retries += n
+    return stats
 
 
 def last_success_times(engine: Engine, jobs: Sequence[str] | None = None) -> dict[str, float]:
@@ -123,10 +182,8 @@ def jobs_overview(
     now = now or datetime.now(UTC)
     with engine.connect() as conn:
         known = [row.job for row in conn.execute(query("overview", "job_names"))]
-        stats = {
-            row.job: row
-            for row in conn.execute(query("overview", "job_stats"), {"since": now - WINDOW})
-        }
+        since = window_start(now)
+        stats = _job_stats(conn.execute(query("overview", "job_rollup"), {"since": since}))
         names = sorted({job.name for job in JOBS} | set(known))
         last = {
             row.job: LastRun(
@@ -145,8 +202,7 @@ def jobs_overview(
     dead = _dead_letters(dead_letter_registry)
     jobs = []
     for name in names:
-        row = stats.get(name)
-        finished = int(row.finished) if row else 0
+        row = stats.get(name, _JobStats())
         scheduled = JOBS_BY_NAME.get(name)
         jobs.append(
             JobSummary(
@@ -155,11 +211,11 @@ def jobs_overview(
                 schedule=scheduled.cadence if scheduled else None,
                 next_run_at=next_scheduled_run(name, now),
                 last_run=last.get(name),
-                runs_24h=int(row.runs) if row else 0,
-                finished_24h=finished,
-                success_ratio_24h=(int(row.successes) / finished) if row and finished else None,
-                p95_duration_seconds_24h=_f(row.p95_duration_seconds) if row else None,
-                retries_24h=int(row.retries) if row else 0,
+                runs_24h=row.runs,
+                finished_24h=row.finished,
+                success_ratio_24h=row.successes / row.finished if row.finished else None,
+                p95_duration_seconds_24h=p95_from_buckets(row.buckets),
+                retries_24h=row.retries,
                 dead_letters=dead.by_job.get(name, 0),
             )
         )
@@ -180,7 +236,8 @@ def jobs_overview(
         )
     return JobsOverview(
         generated_at=now,
-        window_seconds=int(WINDOW.total_seconds()),
+        window_start=since,
+        window_seconds=int((now - since).total_seconds()),
         jobs=jobs,
         dead_letters=dead,
         queues=queues,
