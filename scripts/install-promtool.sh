@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Install promtool (used by tests/unit/test_alert_rules.py to check and unit-test the
-# Prometheus alert rules in deploy/prometheus/).
+# Prometheus alert rules in deploy/prometheus/) and the prometheus server binary (used by
+# tests/acceptance/test_prometheus_alert.py, run in the foreground by the test).
 #
 # Idempotent: does nothing when promtool is already installed. Otherwise, when running
 # as root on a Debian/Ubuntu machine, installs Debian's `prometheus` package (which ships
@@ -76,8 +77,14 @@ apt_install() {
   [ "$rc" -eq 0 ] || die "apt-get install $pkg failed (exit $rc)"
 }
 
-if promtool_bin="$(find_promtool)"; then
-  log "promtool already installed at $promtool_bin"
+have_prometheus() {
+  # The live-alert test (tests/acceptance/test_prometheus_alert.py) runs the server binary
+  # itself, in the foreground on a free port; no daemon is ever left running.
+  command -v prometheus >/dev/null 2>&1 || [ -x /usr/bin/prometheus ]
+}
+
+if promtool_bin="$(find_promtool)" && have_prometheus; then
+  log "promtool already installed at $promtool_bin (and the prometheus binary)"
 else
   apt_install prometheus
   stop_daemon prometheus
