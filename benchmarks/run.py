@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import benchmarks
-from benchmarks.common import BenchEnv, Figure
+from benchmarks.common import BenchEnv
 from sheen.db.migrate import upgrade
 from sheen.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from sheen.settings import load_settings
@@ -43,14 +43,14 @@ def main(argv: list[str]) -> int:
     os.environ.update(env.environ())
     load_settings.cache_clear()
     upgrade(load_settings().sqlalchemy_url)
-    print(f"# sheen bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")  # noqa: T201
-    print(f"# machine: {platform.machine()} {os.cpu_count()} cores, {platform.platform()}")  # noqa: T201
+    print(f"# sheen bench  {datetime.now(UTC):%Y-%m-%d %H:%M} UTC")
+    print(f"# machine: {platform.machine()} {os.cpu_count()} cores, {platform.platform()}")
     try:
         for name in _modules(argv):
             module = importlib.import_module(f"benchmarks.{name}")
-            print(f"\n## {name}")  # noqa: T201
+            print(f"\n## {name}")
             for figure in module.run(env):
-                print(figure.line())  # noqa: T201
+                print(figure.line())
     finally:
         pg.stop()
         redis.stop()
