@@ -29,6 +29,13 @@ def bearer(settings: Settings, *scopes: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token(settings, *scopes)}"}
 
 
+def clean_broker(services: Any) -> None:
+    """Empty the broker's Redis (queues, dead letters): other tests leave letters there."""
+    import redis
+
+    redis.Redis.from_url(services.broker_url).flushdb()
+
+
 def make_app(settings: Settings, **kwargs: Any) -> Any:
     from sheen.sidecar import create_app
 

@@ -15,7 +15,7 @@ from werkzeug.serving import make_server
 
 from sheen.services.server_health import STATE_KEY
 from tests.integration.test_sidecar import seed_runs
-from tests.sidecar_support import make_app, sidecar_settings
+from tests.sidecar_support import clean_broker, make_app, sidecar_settings
 
 CARDS = ("queue-depth", "dequeue-p95", "start-latency-p95", "runtime-p95", "success-rate")
 
@@ -36,6 +36,7 @@ def dashboard_url(db, services, celery_app) -> Iterator[str]:
         slo_ai_capacity_min=0.5,
         slo_window_seconds=60,
     )
+    clean_broker(services)
     seed_runs(db, 40)
     state = redis.Redis.from_url(services.redis_url)
     # Two SLOs violated (AI capacity, queue depth) for longer than the window: degraded.

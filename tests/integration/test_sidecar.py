@@ -9,14 +9,15 @@ from sqlalchemy import text
 
 from sheen.deadletters import DeadLetter
 from sheen.services.state_sources import dead_letter_registry
-from tests.sidecar_support import bearer, make_app, sidecar_settings
+from tests.sidecar_support import bearer, clean_broker, make_app, sidecar_settings
 
 READ = ("admin:read",)
 WRITE = ("admin:write",)
 
 
 @pytest.fixture
-def settings(db):
+def settings(db, services):
+    clean_broker(services)
     return sidecar_settings(slo_lookback_seconds=86400)
 
 

@@ -14,11 +14,12 @@ from schemathesis.specs.openapi.checks import ignored_auth
 from sheen.deadletters import DeadLetter
 from sheen.services.state_sources import dead_letter_registry
 from tests.integration.test_sidecar import seed_runs
-from tests.sidecar_support import bearer, make_app, sidecar_settings
+from tests.sidecar_support import bearer, clean_broker, make_app, sidecar_settings
 
 
 @pytest.fixture(params=["blank", "busy"])
-def sidecar_app(request, db, celery_app):
+def sidecar_app(request, db, services, celery_app):
+    clean_broker(services)
     sidecar = sidecar_settings(slo_lookback_seconds=86400)
     if request.param == "busy":
         seed_runs(db, 500)
