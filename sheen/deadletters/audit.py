@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import getpass
+import json
 import os
 import socket
 from collections.abc import Mapping
@@ -11,8 +12,7 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from sheen.db.models import dead_letter_audit
-
-INSERT_BATCH = 5000
+from sheen.db.queries import query
 
 
 def current_actor() -> str:
@@ -34,21 +34,21 @@ def record(
     actor: str,
     details: dict[str, Any] | None = None,
 ) -> int:
-    """One audit row per letter, inserted in batches; returns rows written."""
-    rows = [
-        {
-            "action": action,
-            "letter_id": letter_id,
-            "job": job,
-            "actor": actor,
-            "details": details or {},
-        }
-        for letter_id, job in jobs_by_letter.items()
-    ]
+    """One audit row per letter, written by one statement (`dead_letters.sql: audit_many`)."""
+    if not jobs_by_letter:
+        return 0
     with engine.begin() as conn:
-        for start in range(0, len(rows), INSERT_BATCH):
-            conn.execute(dead_letter_audit.insert(), rows[start : start + INSERT_BATCH])
-    return len(rows)
+        conn.execute(
+            query("dead_letters", "audit_many"),
+            {
+                "action": action,
+                "actor": actor,
+                "details": json.dumps(details or {}),
+                "ids": list(jobs_by_letter),
+                "jobs": list(jobs_by_letter.values()),
+            },
+        )
+    return len(jobs_by_letter)
 
 
 def entries(engine: Engine, letter_id: str) -> list[dict[str, Any]]:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from sheen.deadletters import audit
 from sheen.deadletters.registry import DeadLetterRegistry, RequeueResult
 
-BATCH = 10_000
+BATCH = 100_000  # letters per registry call (one queue rewrite each)
 Progress = Callable[[int], None]
 
 
@@ -61,7 +61,7 @@ def purge(
     for start in range(0, len(ids), BATCH):
         chunk = ids[start : start + BATCH]
         jobs = registry.jobs_of(chunk)
-        registry.purge(list(jobs))
+        registry.purge_jobs(jobs)
         if jobs:
             audit.record(engine, "purge", jobs, actor)
         outcome.done.extend(jobs)

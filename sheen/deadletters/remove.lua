@@ -1,14 +1,13 @@
 -- remove: drop dead letters by id from the queue and every index, atomically.
 -- KEYS[1] raw envelopes   KEYS[2] index by time   KEYS[3] counts per job   KEYS[4] the queue
--- ARGV[1] prefix of the per-job index keys   ARGV[2..] ids
+-- ARGV[1] prefix of the per-job index keys   ARGV[2..] pairs: id, job
 -- A few ids: LREM each. Many: one pass rewriting the list (LREM each would be O(n*m)).
 local removed = {}
 local n = 0
-for i = 2, #ARGV do
-    local id = ARGV[i]
+for i = 2, #ARGV, 2 do
+    local id, job = ARGV[i], ARGV[i + 1]
     local raw = redis.call('HGET', KEYS[1], id)
     if raw then
-        local job = cjson.decode(raw)['headers']['job']
         redis.call('HDEL', KEYS[1], id)
         redis.call('ZREM', KEYS[2], id)
         redis.call('ZREM', ARGV[1] .. job, id)

@@ -2,25 +2,35 @@
 
 Built here rather than with `send_task` so a bulk requeue can pipeline thousands of
 LPUSHes in one round trip; the format is Celery's documented message protocol v2.
+The body is plain JSON (kombu's `body_encoding` unset), which kombu reads as is.
 """
 
 from __future__ import annotations
 
-import base64
 import json
 import socket
 import time
 import uuid
+from functools import cache
+from typing import Any
 
-from sheen.deadletters.letter import DeadLetter
+_EMBED = {"callbacks": None, "errbacks": None, "chain": None, "chord": None}
 
 
-def task_envelope(letter: DeadLetter, now: float | None = None) -> str:
-    """A new message (new task id) for the letter's task, linked to the letter by header."""
+@cache
+def _origin() -> str:
+    return f"sheen-ops@{socket.gethostname()}"
+
+
+def task_envelope(letter: dict[str, Any], now: float | None = None) -> str:
+    """A new message (new task id) for a letter's task (its dict form), linked back by header."""
     task_id = str(uuid.uuid4())
+    now = now or time.time()
+    kept = letter.get("headers") or {}
+    args, kwargs = letter.get("args") or [], letter.get("kwargs") or {}
     headers: dict[str, object] = {
         "lang": "py",
-        "task": letter.task,
+        "task": letter["task"],
         "id": task_id,
         "shadow": None,
         "eta": None,
@@ -31,28 +41,22 @@ def task_envelope(letter: DeadLetter, now: float | None = None) -> str:
         "timelimit": [None, None],
         "root_id": task_id,
         "parent_id": None,
-        "argsrepr": repr(letter.args),
-        "kwargsrepr": repr(letter.kwargs),
-        "origin": f"sheen-ops@{socket.gethostname()}",
+        "argsrepr": repr(args),
+        "kwargsrepr": repr(kwargs),
+        "origin": _origin(),
         "ignore_result": False,
         # Kept from the original: same trace, same period (sent_at), same idempotency key.
-        "trace_id": letter.headers.get("trace_id") or uuid.uuid4().hex,
-        "sent_at": letter.headers.get("sent_at") or now or time.time(),
-        "dead_letter_id": letter.id,
-        "requeued_at": now or time.time(),
+        "trace_id": kept.get("trace_id") or uuid.uuid4().hex,
+        "sent_at": kept.get("sent_at") or now,
+        "dead_letter_id": letter["id"],
+        "requeued_at": now,
     }
-    if letter.idempotency_key:
-        headers["idempotency_key"] = letter.idempotency_key
-    body = json.dumps(
-        [
-            letter.args,
-            letter.kwargs,
-            {"callbacks": None, "errbacks": None, "chain": None, "chord": None},
-        ]
-    )
+    key = letter.get("idempotency_key") or kept.get("idempotency_key")
+    if key:
+        headers["idempotency_key"] = key
     return json.dumps(
         {
-            "body": base64.b64encode(body.encode()).decode(),
+            "body": json.dumps([args, kwargs, _EMBED]),
             "content-encoding": "utf-8",
             "content-type": "application/json",
             "headers": headers,
@@ -60,10 +64,10 @@ def task_envelope(letter: DeadLetter, now: float | None = None) -> str:
                 "correlation_id": task_id,
                 "reply_to": "",
                 "delivery_mode": 2,
-                "delivery_info": {"exchange": "", "routing_key": letter.queue},
+                "delivery_info": {"exchange": "", "routing_key": letter["queue"]},
                 "priority": 0,
-                "body_encoding": "base64",
-                "delivery_tag": str(uuid.uuid4()),
+                "body_encoding": None,
+                "delivery_tag": task_id,
             },
         },
         separators=(",", ":"),
