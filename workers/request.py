@@ -39,6 +39,11 @@ class FleetRequest(Request):
         exc = TimeLimitExceeded(timeout)
         error = f"TimeLimitExceeded: hard time limit ({timeout} s) exceeded, process killed"
         close_running(get_engine(settings), self.id, "timeout", error)
+        # The child that would have counted it is dead: count the timeout here (main process;
+        # imported late so prometheus-client is loaded after the multiprocess folder is set).
+        from sheen import metrics
+
+        metrics.record_run(self.task_name, "timeout", timeout, settings=settings)
         headers: dict[str, Any] = dict(self.request_dict or {})
         letter = from_execution(
             task_name=self.task_name,
