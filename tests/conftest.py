@@ -25,6 +25,7 @@ from sqlalchemy import text
 
 from sheen.db.engine import dispose_engines, get_engine
 from sheen.db.migrate import upgrade
+from sheen.deadletters import registry as dlq
 from sheen.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from sheen.settings import load_settings
 
@@ -106,6 +107,10 @@ def db(services: Services) -> Iterator[object]:
         conn.execute(text("SET LOCAL lock_timeout = '10s'"))  # a leaked transaction fails fast
         conn.execute(text(f"TRUNCATE {', '.join(DATA_TABLES)} RESTART IDENTITY CASCADE"))
     redis.Redis.from_url(services.redis_url).flushdb()
+    # Dead letters live on the broker (beside its queues, which must survive): clear only them.
+    broker = redis.Redis.from_url(services.broker_url)
+    stale = [dlq.QUEUE, *broker.scan_iter(match="sheen:dlq:*", count=1000)]
+    broker.delete(*stale)
     yield engine
 
 
