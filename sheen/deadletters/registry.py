@@ -22,6 +22,7 @@ import json
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import datetime
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -188,9 +189,15 @@ class DeadLetterRegistry:
         return self._load(self.client.zrevrange(BY_TIME, 0, max(n, 1) - 1))
 
     def ids(
-        self, job: str | None = None, since: float | None = None, limit: int | None = None
+        self,
+        job: str | None = None,
+        since: float | datetime | None = None,
+        limit: int | None = None,
     ) -> list[str]:
+        """Letter ids newest first; `since` is a datetime or epoch seconds."""
         key = BY_JOB + job if job else BY_TIME
+        if isinstance(since, datetime):
+            since = since.timestamp()
         low = since if since is not None else "-inf"
         if limit is None:
             found = self.client.zrevrangebyscore(key, "+inf", low)
@@ -230,7 +237,7 @@ class DeadLetterRegistry:
 
     # Last in the class: its name would shadow the builtin in later annotations.
     def list(
-        self, job: str | None = None, since: float | None = None, limit: int | None = 100
+        self, job: str | None = None, since: float | datetime | None = None, limit: int | None = 100
     ) -> list[DeadLetter]:
         """Letters newest first, of one job and/or dead-lettered at or after `since`."""
         return self._load(self.ids(job, since, limit))

@@ -174,3 +174,15 @@ def test_digest_groups_by_fingerprint():
         ("jobs.b", 1, 150.0, 150.0),
     ]
     assert digest.total == 4 and digest.oldest_age_seconds == 100.0
+
+
+def test_the_audit_table_is_append_only(db):
+    """The database refuses UPDATE and DELETE on dead_letter_audit."""
+    from sqlalchemy.exc import DBAPIError
+
+    from sheen.deadletters import audit
+
+    audit.record(db, "purge", {"l1": "jobs.x"}, "tester")
+    for statement in ("UPDATE dead_letter_audit SET actor = 'x'", "DELETE FROM dead_letter_audit"):
+        with pytest.raises(DBAPIError, match="append-only"), db.begin() as conn:
+            conn.execute(text(statement))
