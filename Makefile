@@ -16,9 +16,11 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# System tools the tests need (promtool); installed from Debian's packages when missing.
+# System tools the tests need (promtool and prometheus, headless Chromium), from Debian's
+# packages when missing.
 tools:
 	@scripts/install-promtool.sh
+	@scripts/install-chromium.sh
 
 run: install
 	$(BIN)/sheen-ops dev

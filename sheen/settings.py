@@ -47,7 +47,7 @@ class Settings(BaseModel):
     service_name: str = Field(default="sheen-worker", pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")
     broker_url: str = "redis://127.0.0.1:6379/0"
     redis_url: str = "redis://127.0.0.1:6379/1"
-    database_url: str = "postgresql+psycopg://postgres@127.0.0.1:5432/sheen"
+    database_url: str = "postgresql://postgres@127.0.0.1:5432/sheen"
     state_dir: Path = Path(".sheen")
     log_level: str = Field(default="INFO", pattern=r"^(DEBUG|INFO|WARNING|ERROR)$")
     log_format: str = Field(default="auto", pattern=r"^(auto|json|console)$")
