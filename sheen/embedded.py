@@ -110,7 +110,28 @@ class EmbeddedRedis:
         ]
         self.proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         _wait_port(self.port, "redis-server", self.proc)
+        self._check_is_ours()
         return self
+
+    def _check_is_ours(self) -> None:
+        """An open port is not proof: another process may have taken it between probe and bind."""
+        import redis
+
+        assert self.proc is not None
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise EmbeddedError(f"redis-server could not listen on 127.0.0.1:{self.port}")
+            try:
+                pid = redis.Redis(port=self.port, socket_timeout=1).info("server")["process_id"]
+            except redis.RedisError:
+                time.sleep(0.05)
+                continue
+            if pid != self.proc.pid:
+                self.stop()
+                raise EmbeddedError(f"127.0.0.1:{self.port} is taken by another redis-server")
+            return
+        raise EmbeddedError("redis-server did not answer PING")
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
