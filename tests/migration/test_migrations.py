@@ -38,10 +38,15 @@ def test_head_matches_declared_models(empty_db):
     upgrade(empty_db)
     engine = create_engine(empty_db)
     with engine.connect() as conn:
-        ctx = MigrationContext.configure(conn, opts={
-            "include_schemas": True, "include_name": _schema_include,
-            "compare_type": True, "compare_server_default": True,
-        })
+        ctx = MigrationContext.configure(
+            conn,
+            opts={
+                "include_schemas": True,
+                "include_name": _schema_include,
+                "compare_type": True,
+                "compare_server_default": True,
+            },
+        )
         diff = compare_metadata(ctx, metadata)
     engine.dispose()
     assert diff == []
@@ -52,7 +57,9 @@ def test_every_migration_downgrades(empty_db):
     upgrade(empty_db)
     downgrade(empty_db, "base")
     engine = create_engine(empty_db)
-    tables = set(inspect(engine).get_table_names()) | set(inspect(engine).get_table_names(schema="auth"))
+    tables = set(inspect(engine).get_table_names()) | set(
+        inspect(engine).get_table_names(schema="auth")
+    )
     engine.dispose()
     assert tables <= {"alembic_version"}
     upgrade(empty_db)

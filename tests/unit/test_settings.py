@@ -41,17 +41,27 @@ def test_bad_values_name_the_variable(tmp_path, variable, value, fragment):
 def test_password_in_a_bad_url_is_redacted(tmp_path):
     """A rejected URL is echoed without its password."""
     with pytest.raises(ConfigError) as err:
-        parse_settings({"SHEEN_DATABASE_URL": "mysql://u:hunter2@h/db", "SHEEN_STATE_DIR": str(tmp_path)})
+        parse_settings(
+            {"SHEEN_DATABASE_URL": "mysql://u:hunter2@h/db", "SHEEN_STATE_DIR": str(tmp_path)}
+        )
     assert "hunter2" not in str(err.value)
 
 
 def test_embedded_services_file_fills_unset_urls(tmp_path):
     """URLs written by `make run` are used when the environment sets none; env wins otherwise."""
-    (tmp_path / "services.json").write_text(json.dumps({
-        "broker_url": "redis://127.0.0.1:6390/0", "database_url": "postgresql://postgres@127.0.0.1:5440/sheen",
-    }))
-    settings = parse_settings({
-        "SHEEN_STATE_DIR": str(tmp_path), "SHEEN_DATABASE_URL": "postgresql://postgres@db:5432/x",
-    })
+    (tmp_path / "services.json").write_text(
+        json.dumps(
+            {
+                "broker_url": "redis://127.0.0.1:6390/0",
+                "database_url": "postgresql://postgres@127.0.0.1:5440/sheen",
+            }
+        )
+    )
+    settings = parse_settings(
+        {
+            "SHEEN_STATE_DIR": str(tmp_path),
+            "SHEEN_DATABASE_URL": "postgresql://postgres@db:5432/x",
+        }
+    )
     assert settings.broker_url == "redis://127.0.0.1:6390/0"
     assert settings.database_url == "postgresql://postgres@db:5432/x"
