@@ -21,9 +21,13 @@ STATIC: dict[str, Any] = {
     "task_reject_on_worker_lost": True,
     "task_acks_on_failure_or_timeout": True,
     "worker_prefetch_multiplier": 1,
-    "task_track_started": True,
-    "task_send_sent_event": True,
-    "worker_send_task_events": True,
+    # Events off by default (Celery's default): they cost the worker's main process, the
+    # bottleneck for small tasks, about half its throughput. Flower turns them on while it
+    # runs (it broadcasts enable_events); `make run` and compose start workers with -E.
+    # STARTED states are not tracked in the result backend: job_runs records every start.
+    "task_track_started": False,
+    "task_send_sent_event": False,
+    "worker_send_task_events": False,
     "result_expires": 86400,
     "result_extended": True,
     "enable_utc": True,

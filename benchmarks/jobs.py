@@ -26,18 +26,31 @@ DAY = date(2026, 11, 25)
 
 def _seed(engine) -> None:
     with engine.begin() as conn:
-        conn.execute(text("INSERT INTO plans VALUES ('free', 600, 120, 1200) ON CONFLICT DO NOTHING"))
-        conn.execute(text("INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, :n)"), {"n": USERS})
-        conn.execute(text("""
+        conn.execute(
+            text("INSERT INTO plans VALUES ('free', 600, 120, 1200) ON CONFLICT DO NOTHING")
+        )
+        conn.execute(
+            text(
+                "INSERT INTO auth.users (id) SELECT gen_random_uuid() FROM generate_series(1, :n)"
+            ),
+            {"n": USERS},
+        )
+        conn.execute(
+            text("""
             INSERT INTO ai_time_balances (user_id, plan, daily_used_seconds, usage_day, bonus_day)
             SELECT id, 'free', CASE WHEN random() < 1.0 / :share THEN 120 ELSE 0 END, :d, :d
             FROM auth.users
-        """), {"share": ACTIVE_SHARE, "d": DAY - timedelta(days=1)})
-        conn.execute(text("""
+        """),
+            {"share": ACTIVE_SHARE, "d": DAY - timedelta(days=1)},
+        )
+        conn.execute(
+            text("""
             INSERT INTO builds (id, project_id, user_id, status, started_at, last_heartbeat_at, reserved_ai_seconds)
             SELECT gen_random_uuid(), gen_random_uuid(), user_id, 'building', :hb, :hb, 30
             FROM ai_time_balances ORDER BY user_id LIMIT :n
-        """), {"n": BUILDS, "hb": datetime(2026, 11, 25, 10, tzinfo=UTC)})
+        """),
+            {"n": BUILDS, "hb": datetime(2026, 11, 25, 10, tzinfo=UTC)},
+        )
         conn.execute(text("CREATE TABLE bench_baseline (LIKE ai_time_balances INCLUDING ALL)"))
         conn.execute(text("INSERT INTO bench_baseline SELECT * FROM ai_time_balances"))
     _vacuum(engine)
@@ -51,7 +64,12 @@ def _vacuum(engine) -> None:
 def _baseline_seconds(engine) -> float:
     began = time.perf_counter()
     with engine.begin() as conn:
-        conn.execute(text("UPDATE bench_baseline SET daily_used_seconds = 0, usage_day = :d, updated_at = now()"), {"d": DAY})
+        conn.execute(
+            text(
+                "UPDATE bench_baseline SET daily_used_seconds = 0, usage_day = :d, updated_at = now()"
+            ),
+            {"d": DAY},
+        )
     return time.perf_counter() - began
 
 
@@ -83,9 +101,29 @@ class PeakRss:
 
 def _worker(env: BenchEnv, log) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "worker", "--pool", "prefork", "-c", "1",
-         "-Q", "jobs", "--without-mingle", "--without-gossip", "-n", "bench-jobs@%h", "-l", "INFO"],
-        env=env.environ(SHEEN_LOG_LEVEL="INFO"), stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "workers.app",
+            "worker",
+            "--pool",
+            "prefork",
+            "-c",
+            "1",
+            "-Q",
+            "jobs",
+            "--without-mingle",
+            "--without-gossip",
+            "-n",
+            "bench-jobs@%h",
+            "-l",
+            "INFO",
+        ],
+        env=env.environ(SHEEN_LOG_LEVEL="INFO"),
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     deadline = time.monotonic() + 60
     while b" ready." not in (env.tmp / "jobs-worker.log").read_bytes():
@@ -112,8 +150,9 @@ def run(env: BenchEnv) -> list[Figure]:
         try:
             with PeakRss(worker.pid) as rss:
                 reset_s, reset = _run_job(app, "jobs.daily_reset", {"day": DAY.isoformat()})
-                ghost_s, ghost = _run_job(app, "jobs.ghost_build_detection",
-                                          {"as_of": "2026-11-25T12:00:00+00:00"})
+                ghost_s, ghost = _run_job(
+                    app, "jobs.ghost_build_detection", {"as_of": "2026-11-25T12:00:00+00:00"}
+                )
         finally:
             worker.terminate()
             worker.wait(30)

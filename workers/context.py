@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel
 
+from sheen.services.job_runs import RunStart
 from sheen.settings import Settings, load_settings
 
 if TYPE_CHECKING:
@@ -44,6 +45,17 @@ class RunContext:
         if request.eta or request.retries or (request.headers or {}).get("dead_letter_id"):
             return None  # delayed on purpose, or requeued from the dead-letter queue
         return max(self.delivered_at - self.sent_at.timestamp(), 0.0)
+
+    def run_start(self) -> RunStart:
+        """What the job_runs row of this execution opens with."""
+        return RunStart(
+            job=self.job,
+            task_id=self.task_id,
+            idempotency_key=self.idempotency_key or self.task_id,
+            queue=self.queue,
+            region=self.settings.region,
+            queue_wait_seconds=self.queue_wait_seconds,
+        )
 
     @classmethod
     def from_request(cls, task: Task, kwargs: dict[str, Any]) -> RunContext:

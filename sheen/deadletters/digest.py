@@ -17,6 +17,7 @@ from datetime import UTC, datetime
 
 from sheen.deadletters.letter import DeadLetter
 from sheen.errors import PayloadError, TransientError
+from sheen.metrics import external_request
 
 _UUID = re.compile(
     r"\b[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}\b"
@@ -135,7 +136,10 @@ def post_webhook(url: str, payload: dict[str, object], timeout: float) -> int:
         method="POST",
     )
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310
+        with (
+            external_request("webhook"),
+            urllib.request.urlopen(request, timeout=timeout) as response,  # noqa: S310
+        ):
             return int(response.status)
     except urllib.error.HTTPError as exc:
         if exc.code >= 500 or exc.code == 429:

@@ -26,7 +26,9 @@ def test_compose_file_declares_the_fleet():
     services = spec["services"]
     assert set(services) >= FLEET
     for name in ("worker", "beat", "sidecar", "flower"):
-        assert services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        assert (
+            services[name]["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
+        )
     assert services["migrate"]["command"] == ["sheen-ops", "migrate"]
     assert "workers.app" in services["worker"]["command"]
 
@@ -36,5 +38,7 @@ def test_compose_cli_accepts_the_file():
     cli = _compose_cli()
     if cli is None:  # the engine never runs here; only the client's schema check is wanted
         return
-    proc = subprocess.run([*cli, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60)
+    proc = subprocess.run(
+        [*cli, "config", "-q"], cwd=ROOT, capture_output=True, text=True, timeout=60
+    )
     assert proc.returncode == 0, proc.stderr

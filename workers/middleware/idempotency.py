@@ -17,7 +17,7 @@ from sheen.db.engine import get_engine
 from sheen.errors import PoisonPill
 from sheen.reliability.clients import state_redis
 from sheen.reliability.idempotency import IdempotencyRegistry
-from sheen.services.job_runs import RunStart, finish_run, record_skip, start_run
+from sheen.services.job_runs import finish_run, record_skip, start_run
 from sheen.settings import Settings
 from workers.context import RunContext
 from workers.middleware import CallNext, Middleware
@@ -35,17 +35,6 @@ def idempotency_registry(settings: Settings) -> IdempotencyRegistry:
     if reg is None:
         reg = _registries[settings.redis_url] = IdempotencyRegistry(state_redis(settings))
     return reg
-
-
-def _run_start(ctx: RunContext) -> RunStart:
-    return RunStart(
-        job=ctx.job,
-        task_id=ctx.task_id,
-        idempotency_key=ctx.idempotency_key or ctx.task_id,
-        queue=ctx.queue,
-        region=ctx.settings.region,
-        queue_wait_seconds=ctx.queue_wait_seconds,
-    )
 
 
 class Idempotency(Middleware):
@@ -79,7 +68,7 @@ class Idempotency(Middleware):
         ctx.status = "skipped"
         log.info("job_skipped", reason=reason, idempotency_key=ctx.idempotency_key)
         if getattr(ctx.task, "record_runs", True):
-            record_skip(get_engine(ctx.settings), _run_start(ctx), reason)
+            record_skip(get_engine(ctx.settings), ctx.run_start(), reason)
         return {"skipped": True, "reason": reason, "idempotency_key": ctx.idempotency_key}
 
     def _record_poison(self, ctx: RunContext, error: str) -> None:
@@ -87,5 +76,5 @@ class Idempotency(Middleware):
         log.error("job_poison_pill", error=error)
         if getattr(ctx.task, "record_runs", True):
             engine = get_engine(ctx.settings)
-            run_id, ctx.attempt = start_run(engine, _run_start(ctx))
+            run_id, ctx.attempt = start_run(engine, ctx.run_start())
             finish_run(engine, run_id, "failure", 0.0, error=f"worker_lost: {error}")

@@ -8,7 +8,7 @@ from typing import Any
 from celery.exceptions import Retry, SoftTimeLimitExceeded
 
 from sheen.db.engine import get_engine
-from sheen.services.job_runs import RunStart, finish_run, start_run
+from sheen.services.job_runs import finish_run, start_run
 from workers.context import RunContext
 from workers.middleware import CallNext, Middleware
 
@@ -29,15 +29,7 @@ class RunRecord(Middleware):
             ctx.status = "success"
             return result
         engine = get_engine(ctx.settings)
-        start = RunStart(
-            job=ctx.job,
-            task_id=ctx.task_id,
-            idempotency_key=ctx.idempotency_key or ctx.task_id,
-            queue=ctx.queue,
-            region=ctx.settings.region,
-            queue_wait_seconds=ctx.queue_wait_seconds,
-        )
-        ctx.run_id, ctx.attempt = start_run(engine, start)
+        ctx.run_id, ctx.attempt = start_run(engine, ctx.run_start())
         began = time.monotonic()
         try:
             result = call_next()
