@@ -60,6 +60,8 @@ class Settings(BaseModel):
     artifact_retention_days: int = Field(default=30, ge=1)
     artifact_keep_latest: int = Field(default=5, ge=0)
     # Version restore: archives are read from, and working directories live under, these roots.
+    # Who `sheen-ops dlq requeue|purge` records in the audit table (default user@host).
+    ops_actor: str | None = Field(default=None, max_length=200)
     version_archive_dir: Path = Path(".sheen/versions")
     workdir_root: Path = Path(".sheen/workdirs")
     # Reliability: poison-pill bound, retry backoff, watchdog scale, dead-letter digest.

@@ -20,6 +20,7 @@ from sheen.cli.output import emit_json, emit_table
 from sheen.deadletters import DeadLetter, DeadLetterRegistry
 from sheen.deadletters import operations as ops
 from sheen.deadletters.audit import current_actor
+from sheen.settings import load_settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _UNIT = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
@@ -164,7 +165,12 @@ def requeue(ids: tuple[str, ...], job: str | None, everything: bool, dry_run: bo
     selected = _select(registry, ids, job, everything)
     with _progress(len(selected), "requeueing") as progress:
         outcome = ops.requeue(
-            registry, _engine(), selected, current_actor(), dry_run=dry_run, progress=progress
+            registry,
+            _engine(),
+            selected,
+            current_actor(load_settings()),
+            dry_run=dry_run,
+            progress=progress,
         )
     _finish("requeued", outcome, dry_run)
 
@@ -181,5 +187,7 @@ def purge(ids: tuple[str, ...], job: str | None, everything: bool, yes: bool) ->
     registry = _registry()
     selected = _select(registry, ids, job, everything)
     with _progress(len(selected), "purging") as progress:
-        outcome = ops.purge(registry, _engine(), selected, current_actor(), progress=progress)
+        outcome = ops.purge(
+            registry, _engine(), selected, current_actor(load_settings()), progress=progress
+        )
     _finish("purged", outcome)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import json
-import os
 import socket
 from collections.abc import Mapping
 from typing import Any
@@ -13,13 +12,13 @@ from sqlalchemy import Engine, select
 
 from sheen.db.models import dead_letter_audit
 from sheen.db.queries import query
+from sheen.settings import Settings
 
 
-def current_actor() -> str:
-    """The operator: `SHEEN_OPS_ACTOR` when a wrapper sets it, else user@host."""
-    explicit = os.environ.get("SHEEN_OPS_ACTOR")
-    if explicit:
-        return explicit[:200]
+def current_actor(settings: Settings) -> str:
+    """The operator: SHEEN_OPS_ACTOR when a wrapper sets it (an SSO id), else user@host."""
+    if settings.ops_actor:
+        return settings.ops_actor
     try:
         user = getpass.getuser()
     except (KeyError, OSError):
