@@ -106,7 +106,7 @@ def run(env: BenchEnv) -> list[Figure]:
             "bare Celery task with the fleet's Celery config",
             best["bare+config"],
             "tasks/s",
-            "events, track_started, extended results",
+            "the fleet's full celeryconfig.STATIC: extended results, consumer, limits",
         ),
         Figure("fleet.ping / bare", best["fleet"] / best["bare"], "x", "target >= 0.95"),
         Figure(
