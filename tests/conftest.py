@@ -1,6 +1,6 @@
 """Test services: real Redis and PostgreSQL, real Celery worker processes.
 
-Without `SHEEN_TEST_REDIS_URL` / `SHEEN_TEST_DATABASE_URL` the session starts its
+Without `SHEEN_TEST_REDIS_URL` / `SHEEN_TEST_DATABASE_URL` the test run starts its
 own embedded instances on free ports in a temporary folder, so tests never touch
 the machine's shared services. Given URLs must point at disposable servers.
 """
