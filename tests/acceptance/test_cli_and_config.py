@@ -5,9 +5,13 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
+
+from sheen.services.state_sources import dead_letter_registry
+from sheen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHEEN_OPS = str(Path(sys.executable).with_name("sheen-ops"))
@@ -109,3 +113,40 @@ def _host() -> str:
     import socket
 
     return socket.gethostname()
+
+
+def test_jobs_run_wait_exits_1_when_the_job_fails(db, services, start_worker):
+    """A job that fails on the worker (its database is gone) makes `jobs run --wait` exit 1."""
+    # Given a worker whose database does not exist (retries kept short)
+    gone = services.database_url.rsplit("/", 1)[0] + "/no_such_database"
+    start_worker(
+        concurrency=1,
+        SHEEN_DATABASE_URL=gone,
+        SHEEN_RETRY_BACKOFF_SECONDS="0.05",
+        SHEEN_RETRY_BACKOFF_MAX_SECONDS="0.1",
+    )
+    # When the operator runs a job and waits
+    proc = run(
+        [SHEEN_OPS, "jobs", "run", "jobs.daily_reset", "--wait", "--timeout", "60", "--json"],
+        services.env(),
+        timeout=90,
+    )
+    # Then the command fails with the error, not a traceback
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    result = json.loads(proc.stdout)
+    assert result["state"] == "failed"
+    assert "no_such_database" in result["error"] or "OperationalError" in result["error"]
+
+
+def test_test_alert_command_enqueues_the_synthetic_failure(db, services, start_worker):
+    """`jobs test-alert --mode fail` enqueues fleet.test_alert, which fails and is dead-lettered."""
+    start_worker(concurrency=1)
+    proc = run([SHEEN_OPS, "jobs", "test-alert", "--mode", "fail", "--json"], services.env())
+    assert proc.returncode == 0, proc.stderr
+    task_id = json.loads(proc.stdout)["task_id"]
+    registry = dead_letter_registry(load_settings())
+    deadline = time.monotonic() + 30
+    while registry.get(task_id) is None and time.monotonic() < deadline:
+        time.sleep(0.2)
+    letter = registry.get(task_id)
+    assert letter is not None and letter.task == "fleet.test_alert"
