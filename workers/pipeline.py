@@ -24,6 +24,7 @@ MIDDLEWARE: tuple[Middleware, ...] = (
     DeadLetters(),  # a final failure (not a scheduled retry) of anything inside is dead-lettered
     Validation(),  # payload -> ctx.payload and ctx.idempotency_key; PayloadError is permanent
     Idempotency(),  # one Redis round trip: skip done/in-flight keys, refuse poison pills
+    Retries(),  # also retries RunRecord's own writes (database down before the row exists)
     RunRecord(),  # the job_runs row sees retry / timeout / failure / success
     Retries(),  # innermost: transient errors become a backoff retry or RetriesExhausted
 )

@@ -135,7 +135,8 @@ def test_jobs_run_wait_exits_1_when_the_job_fails(db, services, start_worker):
     assert proc.returncode == 1, proc.stdout + proc.stderr
     result = json.loads(proc.stdout)
     assert result["state"] == "failed"
-    assert "no_such_database" in result["error"] or "OperationalError" in result["error"]
+    assert result["error"].startswith("RetriesExhausted"), "a database outage is retried first"
+    assert "OperationalError" in result["error"]
 
 
 def test_test_alert_command_enqueues_the_synthetic_failure(db, services, start_worker):
