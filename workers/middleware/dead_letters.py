@@ -2,7 +2,8 @@
 
 Final means: not a scheduled retry. Timeouts, payload errors, poison pills,
 exhausted retries and unclassified errors (bugs) all land here with a reason;
-the exception is re-raised so Celery records the failure and acknowledges.
+the exception is re-raised so Celery records the failure and acknowledges. If the
+letter cannot be stored, the message is rejected with requeue instead: never lost.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ class DeadLetters(Middleware):
             )
             try:
                 dead_letter(letter, ctx.settings)
-            except Exception as err:  # the original failure matters more than this one
+            except Exception as err:
+                # Acknowledging now would lose the task: put it back on its queue instead
+                # (redelivered, it fails again and is dead-lettered once the registry is back).
                 log.exception("dead_letter_failed", error_type=type(err).__name__)
+                raise Reject(f"dead-lettering failed: {type(err).__name__}", requeue=True) from exc
             raise
