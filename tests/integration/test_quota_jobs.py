@@ -94,3 +94,28 @@ def test_bonus_reset_batches_and_idempotency(db):
     second = reset_daily_bonus(db, DAY, batch_size=1000)
     assert (first.batches, first.affected, second.affected) == (11, 10_001, 0)
     assert scalar(db, "SELECT count(*) FROM usage_events WHERE kind = 'bonus_reset'") == 10_001
+
+
+def test_bonus_reset_does_not_overwrite_bonus_spent_concurrently(db, services):
+    """Bonus consumed while the reset waits on the row lock is kept and counts against the cap."""
+    import threading
+
+    import psycopg
+
+    # Given a user who has used 1,000 of the 1,200 s monthly bonus, and a spend in flight
+    seed_users(db, 1, YESTERDAY, bonus_used=1_000)
+    spender = psycopg.connect(services.database_url)
+    spender.execute("UPDATE ai_time_balances SET monthly_bonus_used_seconds = 1150")
+    # When the reset runs (it blocks on the row) and the spend then commits
+    done = threading.Event()
+    thread = threading.Thread(
+        target=lambda: (reset_daily_bonus(db, DAY, batch_size=10), done.set()), daemon=True
+    )
+    thread.start()
+    assert not done.wait(1.0), "the reset must wait for the spender's row lock"
+    spender.commit()
+    spender.close()
+    thread.join(30)
+    # Then the spend survives and the new bonus respects what is left of the cap
+    assert scalar(db, "SELECT monthly_bonus_used_seconds FROM ai_time_balances") == 1150
+    assert scalar(db, "SELECT daily_bonus_seconds FROM ai_time_balances") == 50

@@ -25,28 +25,30 @@ SELECT (SELECT user_id FROM batch ORDER BY user_id DESC LIMIT 1) AS last_key,
 -- name: reset_daily_bonus
 -- One keyset batch: daily bonus back to the plan's amount for :day, capped by what is left
 -- of the plan's monthly bonus (the monthly count restarts when :day is in a new month).
+-- The new values are computed in SET from the row as locked, never from the batch's
+-- snapshot, so bonus spent concurrently is not overwritten (no lost update).
 WITH batch AS (
-    SELECT b.user_id, m.used,
-           LEAST(p.daily_bonus_seconds, GREATEST(p.monthly_bonus_cap_seconds - m.used, 0)) AS bonus
-    FROM ai_time_balances AS b
-    JOIN plans AS p ON p.name = b.plan
-    CROSS JOIN LATERAL (
-        SELECT CASE WHEN date_trunc('month', b.bonus_day) < date_trunc('month', CAST(:day AS date))
-                    THEN 0 ELSE b.monthly_bonus_used_seconds END AS used
-    ) AS m
-    WHERE b.user_id > :after
-    ORDER BY b.user_id
+    SELECT user_id
+    FROM ai_time_balances
+    WHERE user_id > :after
+    ORDER BY user_id
     LIMIT :batch_size
 ),
 granted AS (
     UPDATE ai_time_balances AS b
-    SET monthly_bonus_used_seconds = batch.used,
-        daily_bonus_seconds = batch.bonus,
+    SET monthly_bonus_used_seconds =
+            CASE WHEN date_trunc('month', b.bonus_day) < date_trunc('month', CAST(:day AS date))
+                 THEN 0 ELSE b.monthly_bonus_used_seconds END,
+        daily_bonus_seconds = LEAST(
+            p.daily_bonus_seconds,
+            GREATEST(p.monthly_bonus_cap_seconds
+                     - CASE WHEN date_trunc('month', b.bonus_day) < date_trunc('month', CAST(:day AS date))
+                            THEN 0 ELSE b.monthly_bonus_used_seconds END, 0)),
         bonus_day = :day,
         updated_at = now()
-    FROM batch
-    WHERE b.user_id = batch.user_id AND b.bonus_day < :day
-    RETURNING b.user_id, batch.bonus
+    FROM batch, plans AS p
+    WHERE b.user_id = batch.user_id AND p.name = b.plan AND b.bonus_day < :day
+    RETURNING b.user_id, b.daily_bonus_seconds AS bonus
 ),
 audit AS (
     INSERT INTO usage_events (user_id, kind, seconds, period)
