@@ -83,6 +83,7 @@ class IdempotencyRegistry:
         retries: int,
         lease_seconds: float,
         max_deliveries: int,
+        requeued_from: str | None = None,
     ) -> Claim:
         """Count this delivery and, when `key` is given, check and lease it: one round trip."""
         keys = [
@@ -97,6 +98,7 @@ class IdempotencyRegistry:
             max_deliveries,
             DELIVERY_TTL_SECONDS,
             "1" if key else "0",
+            requeued_from or "",
         ]
         state, deliveries = self._claim(keys=keys, args=args)
         text = state.decode() if isinstance(state, bytes) else str(state)

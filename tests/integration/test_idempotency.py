@@ -98,3 +98,20 @@ def test_derived_keys_ignore_argument_order():
     """The derived key is the same for the same arguments in any order, and differs by task."""
     assert derive_key("a", {"x": 1, "y": 2}) == derive_key("a", {"y": 2, "x": 1})
     assert derive_key("a", {"x": 1}) != derive_key("b", {"x": 1})
+
+
+def test_a_poison_pill_drops_its_own_lease(registry):
+    """Once a message is declared poison, its lease is gone: a requeue of its letter can run."""
+    for _ in range(3):
+        assert registry.claim(JOB, "pp", "t1", 0, 600, 3).state == "run"
+    assert registry.claim(JOB, "pp", "t1", 0, 600, 3).state == "poison"
+    assert registry.claim(JOB, "pp", "t2", 0, 600, 3).state == "run"
+
+
+def test_a_requeued_letter_takes_over_the_dead_tasks_lease(registry):
+    """A lease left by a dead-lettered task (hard timeout) does not block the requeue of its letter."""
+    assert registry.claim(JOB, "hk", "t1", 0, 600, 3).state == "run"  # then killed, acked, lettered
+    assert (
+        registry.claim(JOB, "hk", "t9", 0, 600, 3).state == "busy"
+    )  # an unrelated duplicate waits
+    assert registry.claim(JOB, "hk", "t2", 0, 600, 3, requeued_from="t1").state == "run"

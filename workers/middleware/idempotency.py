@@ -46,7 +46,13 @@ class Idempotency(Middleware):
         registry = idempotency_registry(ctx.settings)
         max_deliveries = ctx.settings.max_deliveries
         claim = registry.claim(
-            ctx.job, key, ctx.task_id, int(task.request.retries or 0), lease, max_deliveries
+            ctx.job,
+            key,
+            ctx.task_id,
+            int(task.request.retries or 0),
+            lease,
+            max_deliveries,
+            requeued_from=(task.request.headers or {}).get("dead_letter_id"),
         )
         if claim.state == "poison":
             error = f"delivered {claim.deliveries} times without finishing (max {max_deliveries})"
@@ -59,9 +65,19 @@ class Idempotency(Middleware):
         try:
             result = call_next()
         except BaseException:
-            registry.release(ctx.job, key, ctx.task_id)
+            # Never let a Redis error here replace the real outcome (a Retry already
+            # published, a failure to dead-letter): the lease expires on its own.
+            try:
+                registry.release(ctx.job, key, ctx.task_id)
+            except Exception as err:
+                log.warning("lease_release_failed", error_type=type(err).__name__)
             raise
-        registry.complete(ctx.job, key, ctx.task_id)
+        try:
+            registry.complete(ctx.job, key, ctx.task_id)
+        except Exception as err:
+            # The work is done and committed; a missed done-mark only means a later
+            # delivery of the same key runs again, which the jobs' own filters make a no-op.
+            log.warning("key_complete_failed", error_type=type(err).__name__)
         return result
 
     def _skip(self, ctx: RunContext, reason: str) -> dict[str, Any]:
