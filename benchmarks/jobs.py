@@ -7,7 +7,6 @@ identical copy of the balances table (same indexes, freshly vacuumed).
 from __future__ import annotations
 
 import subprocess
-import sys
 import threading
 import time
 from datetime import UTC, date, datetime, timedelta
@@ -17,6 +16,7 @@ from sqlalchemy import text
 
 from benchmarks.common import BenchEnv, Figure
 from sheen.db.engine import get_engine
+from sheen.devserver import celery
 
 USERS = 1_000_000
 BUILDS = 100_000
@@ -101,12 +101,7 @@ class PeakRss:
 
 def _worker(env: BenchEnv, log) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
+        celery(
             "worker",
             "--pool",
             "prefork",
@@ -120,7 +115,7 @@ def _worker(env: BenchEnv, log) -> subprocess.Popen[bytes]:
             "bench-jobs@%h",
             "-l",
             "INFO",
-        ],
+        ),
         env=env.environ(SHEEN_LOG_LEVEL="INFO"),
         stdout=log,
         stderr=subprocess.STDOUT,

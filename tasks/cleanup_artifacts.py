@@ -25,8 +25,7 @@ class HourlyJob(WindowJob):
 
 @app.task(base=HourlyJob, **job_options(NAME))
 def cleanup_artifacts(ctx: RunContext) -> dict[str, Any]:
-    payload = ctx.payload
-    assert isinstance(payload, CleanupArtifactsPayload)
+    payload = ctx.payload_as(CleanupArtifactsPayload)
     settings = ctx.settings
     as_of = payload.resolve_window(ctx.sent_at, WINDOW)
     retention = timedelta(days=payload.retention_days or settings.artifact_retention_days)

@@ -15,8 +15,7 @@ from workers.context import RunContext
 
 @app.task(base=DailyJob, **job_options("jobs.daily_bonus_reset"))
 def daily_bonus_reset(ctx: RunContext) -> dict[str, Any]:
-    payload = ctx.payload
-    assert isinstance(payload, DailyPayload)
+    payload = ctx.payload_as(DailyPayload)
     day = payload.resolve_day(ctx.sent_at)
     totals = reset_daily_bonus(
         get_engine(ctx.settings), day, payload.batch_size or ctx.settings.job_batch_size

@@ -17,14 +17,12 @@ class DailyJob(FleetTask):
     payload_schema = DailyPayload
 
     def idempotency_key(self, ctx: RunContext) -> str:
-        assert isinstance(ctx.payload, DailyPayload)
-        return ctx.payload.resolve_day(ctx.sent_at).isoformat()
+        return ctx.payload_as(DailyPayload).resolve_day(ctx.sent_at).isoformat()
 
 
 @app.task(base=DailyJob, **job_options("jobs.daily_reset"))
 def daily_reset(ctx: RunContext) -> dict[str, Any]:
-    payload = ctx.payload
-    assert isinstance(payload, DailyPayload)
+    payload = ctx.payload_as(DailyPayload)
     day = payload.resolve_day(ctx.sent_at)
     totals = reset_daily_usage(
         get_engine(ctx.settings), day, payload.batch_size or ctx.settings.job_batch_size

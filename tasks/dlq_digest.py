@@ -38,8 +38,7 @@ class DigestJob(WindowJob):
 @app.task(base=DigestJob, **job_options(NAME))
 def dlq_digest(ctx: RunContext) -> dict[str, Any]:
     """Summarise the hour before the window that holds the send time (beat sends at :00)."""
-    payload = ctx.payload
-    assert isinstance(payload, WindowPayload)
+    payload = ctx.payload_as(WindowPayload)
     end = payload.resolve_window(ctx.sent_at, WINDOW).timestamp()
     start = end - WINDOW
     marker = f"{MARKER}{int(end)}"

@@ -55,8 +55,7 @@ class TestAlertTask(FleetTask):
 @app.task(base=TestAlertTask, name="fleet.test_alert", bind=False)
 def test_alert(ctx: RunContext) -> dict[str, Any]:
     """fail: a permanent error; hang: never returns (the watchdog stops it); flaky: transient."""
-    payload = ctx.payload
-    assert isinstance(payload, TestAlertPayload)
+    payload = ctx.payload_as(TestAlertPayload)
     if payload.mode == "fail":
         raise RuntimeError("synthetic failure from fleet.test_alert (mode=fail)")
     if payload.mode == "hang":

@@ -25,16 +25,14 @@ class WindowJob(FleetTask):
     window_seconds = WINDOW
 
     def idempotency_key(self, ctx: RunContext) -> str:
-        payload = ctx.payload
-        assert isinstance(payload, WindowPayload)
+        payload = ctx.payload_as(WindowPayload)
         start = payload.resolve_window(ctx.sent_at, self.window_seconds)
         return window_key(start, timedelta(seconds=self.window_seconds))
 
 
 @app.task(base=WindowJob, **job_options(NAME))
 def ghost_build_detection(ctx: RunContext) -> dict[str, Any]:
-    payload = ctx.payload
-    assert isinstance(payload, GhostBuildPayload)
+    payload = ctx.payload_as(GhostBuildPayload)
     as_of = payload.resolve_window(ctx.sent_at, WINDOW)
     threshold = timedelta(
         seconds=payload.threshold_seconds or ctx.settings.ghost_build_threshold_seconds

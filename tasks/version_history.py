@@ -37,8 +37,7 @@ def _inside(root: Path, candidate: Path, what: str) -> Path:
 
 @app.task(base=RestoreTask, name="version_history.restore", soft_time_limit=180, time_limit=210)
 def restore(ctx: RunContext) -> dict[str, Any]:
-    payload = ctx.payload
-    assert isinstance(payload, RestorePayload)
+    payload = ctx.payload_as(RestorePayload)
     settings = ctx.settings
     archive = _inside(
         settings.version_archive_dir,

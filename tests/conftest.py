@@ -12,7 +12,6 @@ import gc
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from sqlalchemy import text
 from sheen.db.engine import dispose_engines, get_engine
 from sheen.db.migrate import upgrade
 from sheen.deadletters import registry as dlq
+from sheen.devserver import celery
 from sheen.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from sheen.settings import load_settings
 
@@ -175,25 +175,10 @@ def start_worker(services: Services, tmp_path: Path) -> Iterator[object]:
     ) -> WorkerProcess:
         name = f"w{len(workers)}-{os.getpid()}@%h"
         log_path = tmp_path / f"worker{len(workers)}.log"
-        argv = [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "workers.app",
-            "worker",
-            "--pool",
-            pool,
-            "-c",
-            str(concurrency),
-            "-n",
-            name,
-            "-Q",
-            "jobs",
-            "--without-mingle",
-            "--without-gossip",
-            *extra_args,
-        ]
+        argv = celery(
+            "worker", "--pool", pool, "-c", str(concurrency), "-n", name, "-Q", "jobs",
+            "--without-mingle", "--without-gossip", *extra_args,
+        )  # fmt: skip
         with log_path.open("wb") as out:
             proc = subprocess.Popen(
                 argv, cwd=ROOT, env=services.env(**env), stdout=out, stderr=subprocess.STDOUT

@@ -5,12 +5,14 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
 from sheen.services.job_runs import RunStart
 from sheen.settings import Settings, load_settings
+
+P = TypeVar("P", bound=BaseModel)
 
 if TYPE_CHECKING:
     from celery import Task
@@ -45,6 +47,14 @@ class RunContext:
         if request.eta or request.retries or (request.headers or {}).get("dead_letter_id"):
             return None  # delayed on purpose, or requeued from the dead-letter queue
         return max(self.delivered_at - self.sent_at.timestamp(), 0.0)
+
+    def payload_as(self, schema: type[P]) -> P:
+        """The validated payload, typed as the task's schema (Validation has run before)."""
+        if not isinstance(self.payload, schema):
+            raise TypeError(
+                f"{self.job} payload is {type(self.payload).__name__}, not {schema.__name__}"
+            )
+        return self.payload
 
     def run_start(self) -> RunStart:
         """What the job_runs row of this execution opens with."""

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import pytest
 
+from sheen.devserver import celery
 from sheen.services.state_sources import dead_letter_registry
 from sheen.settings import load_settings
 
 ROOT = Path(__file__).resolve().parents[2]
 SHEEN_OPS = str(Path(sys.executable).with_name("sheen-ops"))
-CELERY = [sys.executable, "-m", "celery", "-A", "workers.app"]
+CELERY = celery()
 
 
 def run(argv, env, timeout=60):

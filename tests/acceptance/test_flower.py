@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 
+from sheen.devserver import celery
 from sheen.embedded import free_port, port_open
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -26,7 +26,7 @@ def flower(services, tmp_path):
     port = free_port()
     log = (tmp_path / "flower.log").open("wb")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "workers.app", "flower", f"--port={port}",
+        [*celery("flower"), f"--port={port}",
          "--address=127.0.0.1"],
         cwd=ROOT, env=services.env(FLOWER_UNAUTHENTICATED_API="true"),
         stdout=log, stderr=subprocess.STDOUT,

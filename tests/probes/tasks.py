@@ -38,8 +38,7 @@ class ProbeTask(FleetTask):
 @app.task(base=ProbeTask, name="probe.effect", bind=False)
 def effect(ctx: RunContext) -> dict[str, Any]:
     """Fail while `probe:broken:{name}` exists; wait for the advisory lock (if any); count one effect."""
-    payload = ctx.payload
-    assert isinstance(payload, EffectPayload)
+    payload = ctx.payload_as(EffectPayload)
     r = state_redis(ctx.settings)
     r.rpush(f"probe:started:{payload.name}", ctx.task_id)
     if r.exists(f"probe:broken:{payload.name}"):
@@ -65,16 +64,16 @@ class HarmTask(FleetTask):
 @app.task(base=HarmTask, name="probe.kill_self", bind=False)
 def kill_self(ctx: RunContext) -> None:
     """A poison pill: SIGKILLs its own pool process on every delivery."""
-    assert isinstance(ctx.payload, NamePayload)
-    state_redis(ctx.settings).rpush(f"probe:started:{ctx.payload.name}", ctx.task_id)
+    name = ctx.payload_as(NamePayload).name
+    state_redis(ctx.settings).rpush(f"probe:started:{name}", ctx.task_id)
     os.kill(os.getpid(), signal.SIGKILL)
 
 
 @app.task(base=HarmTask, name="probe.stubborn_hang", bind=False)
 def stubborn_hang(ctx: RunContext) -> None:
     """Ignores its soft time limit, so only the hard limit (killing the process) stops it."""
-    assert isinstance(ctx.payload, NamePayload)
-    state_redis(ctx.settings).rpush(f"probe:started:{ctx.payload.name}", ctx.task_id)
+    name = ctx.payload_as(NamePayload).name
+    state_redis(ctx.settings).rpush(f"probe:started:{name}", ctx.task_id)
     while True:
         try:
             time.sleep(0.1)
