@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
 
@@ -44,7 +44,6 @@ class CleanupArtifactsPayload(WindowPayload):
     keep_latest: int | None = Field(default=None, ge=0, le=1000)
 
 
-def window_key(start: datetime, length: timedelta) -> str:
+def window_key(start: datetime) -> str:
     """A stable idempotency period for a window: its start in UTC, minute precision."""
-    del length
     return start.strftime("%Y-%m-%dT%H:%MZ")

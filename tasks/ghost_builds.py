@@ -27,7 +27,7 @@ class WindowJob(FleetTask):
     def idempotency_key(self, ctx: RunContext) -> str:
         payload = ctx.payload_as(WindowPayload)
         start = payload.resolve_window(ctx.sent_at, self.window_seconds)
-        return window_key(start, timedelta(seconds=self.window_seconds))
+        return window_key(start)
 
 
 @app.task(base=WindowJob, **job_options(NAME))
