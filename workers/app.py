@@ -23,6 +23,10 @@ TASK_MODULES = (
     "tasks.dlq_digest",
     "tasks.fleet",
     "tasks.version_history",
+    "tasks.verification",
+    "tasks.analytics",
+    "tasks.notifications",
+    "tasks.artifacts",
 )
 
 app = Celery("sheen", include=list(TASK_MODULES), task_cls="workers.base:FleetTask")

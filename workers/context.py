@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from sheen.db.engine import get_engine
+from sheen.reliability.done_marks import AlreadyDone, mark_done
 from sheen.services.job_runs import RunStart
 from sheen.settings import Settings, load_settings
 
@@ -16,6 +20,7 @@ P = TypeVar("P", bound=BaseModel)
 
 if TYPE_CHECKING:
     from celery import Task
+    from sqlalchemy import Connection
 
 
 @dataclass
@@ -35,6 +40,8 @@ class RunContext:
     status: str = "running"
     result: Any = None
     args: list[Any] = field(default_factory=list)  # fleet tasks take none: Validation refuses them
+    committed: bool = False  # the effect and the done-mark committed (ctx.transaction)
+    retry_published: bool = False  # a retry message is out: no second one for this failure
 
     @property
     def job(self) -> str:
@@ -56,6 +63,29 @@ class RunContext:
             )
         return self.payload
 
+    @property
+    def key(self) -> str:
+        return self.idempotency_key or self.task_id
+
+    @contextmanager
+    def transaction(self) -> Iterator[Connection]:
+        """The task's effect and its key's done-mark, committed together or not at all.
+
+        The mark is taken first: a copy of the key that already committed makes this
+        one raise `AlreadyDone` (recorded as skipped) before any effect; a concurrent
+        copy waits on the mark's row lock. Every job that writes to PostgreSQL commits
+        through here (or through `take_done_mark` in its last batch).
+        """
+        with get_engine(self.settings).begin() as conn:
+            self.take_done_mark(conn)
+            yield conn
+        self.committed = True
+
+    def take_done_mark(self, conn: Connection) -> None:
+        """Take the key's done-mark in `conn`'s transaction, or raise AlreadyDone."""
+        if not mark_done(conn, self.job, self.key, self.task_id):
+            raise AlreadyDone(f"{self.job}: key {self.key} already done")
+
     def run_start(self) -> RunStart:
         """What the job_runs row of this execution opens with."""
         return RunStart(
@@ -65,6 +95,7 @@ class RunContext:
             queue=self.queue,
             region=self.settings.region,
             queue_wait_seconds=self.queue_wait_seconds,
+            retries=int(self.task.request.retries or 0),
         )
 
     @classmethod

@@ -152,6 +152,7 @@ job_runs = Table(
     Column("queue_wait_seconds", Float),
     Column("rows_affected", BigInteger),
     Column("error", Text),
+    Column("retries", SmallInteger, nullable=False, server_default=text("0")),
     CheckConstraint(
         "status IN ('running', 'success', 'failure', 'retry', 'timeout', 'skipped')",
         name="status_known",
@@ -221,6 +222,30 @@ job_run_rollups = Table(
     Column("runs", BigInteger, nullable=False, server_default=text("0")),
 )
 Index("ix_job_run_rollups_hour", job_run_rollups.c.hour)
+
+# A task's effect and its key's done-mark commit in one transaction (RunContext.transaction):
+# PostgreSQL is the truth for "this key is done", Redis only the fast path. Kept by time.
+job_done_keys = Table(
+    "job_done_keys",
+    metadata,
+    Column("job", Text, primary_key=True),
+    Column("idempotency_key", Text, primary_key=True),
+    Column("task_id", Text, nullable=False),
+    Column("done_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+Index("ix_job_done_keys_done_at", job_done_keys.c.done_at)
+
+# --- site-migration verification (0005) ---
+
+# --- artifact lifecycle (0006) ---
+
+# --- trust & safety notifications (0007) ---
+
+# --- migration analytics (0008) ---
+
+# --- fleet accounting (0009) ---
+
+# --- operations (0010) ---
 
 APPEND_ONLY_TABLES = ("usage_events", "project_build_events")
 # Append-only too (same trigger); kept apart because its rows have a different shape.

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, case, func, select, update
 
 from sheen.db.models import job_runs
 
@@ -22,15 +22,25 @@ class RunStart:
     queue: str | None
     region: str
     queue_wait_seconds: float | None = None
+    retries: int = 0  # which retry of its task this delivery is
 
 
 def start_run(engine: Engine, start: RunStart) -> tuple[int, int]:
-    """Open a run row; earlier rows of the same task left 'running' died with their worker."""
+    """Open a run row, closing earlier rows of the same task still marked 'running'.
+
+    Such a row of an earlier retry scheduled that retry but could not record it (the
+    database was down): it is closed as `retry`. One of the same retry died with its worker.
+    """
+    earlier_retry = job_runs.c.retries < start.retries
     with engine.begin() as conn:
         conn.execute(
             update(job_runs)
             .where(job_runs.c.task_id == start.task_id, job_runs.c.status == "running")
-            .values(status="failure", error="worker_lost", finished_at=func.now())
+            .values(
+                status=case((earlier_retry, "retry"), else_="failure"),
+                error=case((earlier_retry, "retry (not recorded)"), else_="worker_lost"),
+                finished_at=func.now(),
+            )
         )
         previous = conn.execute(
             select(func.count()).select_from(job_runs).where(job_runs.c.task_id == start.task_id)
@@ -47,6 +57,7 @@ def start_run(engine: Engine, start: RunStart) -> tuple[int, int]:
                 queue=start.queue,
                 region=start.region,
                 queue_wait_seconds=start.queue_wait_seconds,
+                retries=start.retries,
             )
             .returning(job_runs.c.id)
         ).scalar_one()

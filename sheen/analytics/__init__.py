@@ -1,0 +1,1 @@
+"""Migration analytics: step events with trace context and their roll-up."""

@@ -1,0 +1,1 @@
+"""Artifact lifecycle: soft delete, content-addressed cold storage, purge, verified restore."""

@@ -1,0 +1,1 @@
+"""Trust & safety notifications: neutral templates, a database-enforced limit, appeals."""

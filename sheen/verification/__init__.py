@@ -1,0 +1,1 @@
+"""Site-migration verification: signed manifests checked against what a site serves."""
