@@ -96,6 +96,8 @@ _WINDOWS_DEVICES = frozenset(
     | {f"lpt{i}" for i in "123456789¹²³"}
 )
 MAX_PATH_CHARS = 1024
+# UTF-8 size cap; checked after MAX_PATH_CHARS, so encoding costs at most 4 KiB.
+MAX_PATH_BYTES = 2048
 MAX_SEGMENT_BYTES = 255
 MAX_DEPTH = 48
 _MAX_DECODE_ROUNDS = 4
@@ -241,10 +243,44 @@ def windows_name(segment: str) -> str:
     return segment.rstrip(". ").casefold()
 
 
+def _ascii_case_target(ch: str) -> str | None:
+    """The ASCII letters a non-ASCII letter becomes under some case mapping, if any.
+
+    U+0131 (dotless i) upper-cases to `I`, U+0130 lower-cases to `i` + U+0307,
+    U+017F (long s) upper-cases to `S`, U+212A (Kelvin) lower-cases to `k`: a file system with its own case table may treat them as ASCII.
+    """
+    if ch.isascii():
+        return None
+    for mapped in (ch.casefold(), ch.lower(), ch.upper(), ch.upper().lower()):
+        bare = "".join(
+            c for c in unicodedata.normalize("NFD", mapped) if not unicodedata.combining(c)
+        )
+        if bare and bare.isascii() and bare.isalpha():
+            return bare.lower()
+    return None
+
+
+def ascii_case_fold(segment: str) -> str:
+    """`segment` with every non-ASCII letter that case-maps onto ASCII replaced by it."""
+    if segment.isascii():
+        return segment.casefold()
+    return "".join(_ascii_case_target(ch) or ch.casefold() for ch in segment)
+
+
+def has_ascii_case_lookalike(segment: str) -> bool:
+    return not segment.isascii() and any(_ascii_case_target(ch) for ch in segment)
+
+
 def is_blocked_name(segment: str) -> bool:
-    """True for names that must never come from an archive (secrets, VCS, dependencies)."""
-    name = windows_name(segment)
-    return name in BLOCKED_NAMES or name.startswith(BLOCKED_PREFIXES)
+    """True for names that must never come from an archive (secrets, VCS, dependencies).
+
+    Compared casefolded and after folding case look-alikes onto ASCII, so `.g` U+0131 `t`,
+    `pr` U+0131 `vate` and `PR` U+0130 `VATE` are blocked like `.git` and `private`.
+    """
+    for name in {windows_name(segment), ascii_case_fold(segment.rstrip(". "))}:
+        if name in BLOCKED_NAMES or name.startswith(BLOCKED_PREFIXES):
+            return True
+    return False
 
 
 def _first(checks: tuple[tuple[bool, str], ...]) -> str | None:
@@ -289,13 +325,21 @@ def _form_reason(form: str) -> str | None:
     return reason
 
 
+def _length_reason(raw: str) -> str | None:
+    """Raw size, in code points then UTF-8 bytes, before any decoding or normalisation."""
+    if len(raw) > MAX_PATH_CHARS:
+        return "too_long"
+    if len(raw.encode("utf-8", "surrogatepass")) > MAX_PATH_BYTES:
+        return "too_long"
+    return None
+
+
 def _char_reason(raw: str) -> str | None:
     literal = raw.replace("\\", "/")
     unicode_form = _unicode_form(literal)
     return _first(
         (
             (not raw or raw in ("/", "./"), "empty"),
-            (len(raw) > MAX_PATH_CHARS, "too_long"),
             ("\x00" in raw, "nul_byte"),
             (any(unicodedata.category(ch) in _UNSAFE_CATEGORIES for ch in raw), "unsafe_char"),
             (any(unicode_form.count(ch) != literal.count(ch) for ch in _GUARDED), "lookalike_char"),
@@ -311,6 +355,7 @@ def _shape_reason(parts: list[str], is_dir: bool) -> str | None:
         (
             (not parts, "empty"),
             (len(parts) > MAX_DEPTH, "too_deep"),
+            (bool(parts) and has_ascii_case_lookalike(parts[0]), "case_lookalike"),
             (
                 bool(parts) and top_is_folder and parts[0] not in ALLOWED_TOP_LEVEL,
                 "top_level_not_allowed",
@@ -327,7 +372,7 @@ def _shape_reason(parts: list[str], is_dir: bool) -> str | None:
 
 
 def _lexical_reason(raw: str, is_dir: bool) -> tuple[str | None, PurePosixPath | None]:
-    reason = _char_reason(raw)
+    reason = _length_reason(raw) or _char_reason(raw)
     if reason:
         return reason, None
     forms = readings(raw)
