@@ -35,8 +35,11 @@ lint: install
 	$(BIN)/ruff check .
 	$(BIN)/mypy
 
+# `make bench` runs every benchmark; `make bench BENCH="ping jobs"` some of them;
+# `make bench BENCH_QUICK=1` a smoke run (fewer, smaller rounds). docs/benchmarks.md.
+BENCH ?=
 bench: install
-	$(BIN)/python -m benchmarks.run
+	BENCH_QUICK=$(BENCH_QUICK) $(BIN)/python -m benchmarks.run $(BENCH)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -21,6 +21,7 @@ from pathlib import Path
 
 import benchmarks
 from benchmarks.common import BenchEnv
+from benchmarks.measure import format_load, load_average
 from sheen.db.migrate import upgrade
 from sheen.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from sheen.settings import load_settings
@@ -30,7 +31,7 @@ def _modules(names: list[str]) -> list[str]:
     found = [
         m.name
         for m in pkgutil.iter_modules(benchmarks.__path__)
-        if m.name not in ("run", "common", "__main__")
+        if m.name not in ("run", "common", "measure", "bare_app", "__main__")
     ]
     return [m for m in sorted(found) if not names or m in names]
 
@@ -49,8 +50,10 @@ def main(argv: list[str]) -> int:
         for name in _modules(argv):
             module = importlib.import_module(f"benchmarks.{name}")
             print(f"\n## {name}")
+            print(f"# load average before: {format_load(load_average())}")
             for figure in module.run(env):
                 print(figure.line())
+            print(f"# load average after:  {format_load(load_average())}")
     finally:
         pg.stop()
         redis.stop()
