@@ -25,12 +25,18 @@ class HourlyJob(WindowJob):
 
 @app.task(base=HourlyJob, **job_options(NAME))
 def cleanup_artifacts(ctx: RunContext) -> dict[str, Any]:
+    ctx.check_not_done()
     payload = ctx.payload_as(CleanupArtifactsPayload)
     settings = ctx.settings
     as_of = payload.resolve_window(ctx.sent_at, WINDOW)
     retention = timedelta(days=payload.retention_days or settings.artifact_retention_days)
     keep = settings.artifact_keep_latest if payload.keep_latest is None else payload.keep_latest
     totals = soft_delete_stale(
-        get_engine(settings), as_of, retention, keep, payload.batch_size or settings.job_batch_size
+        get_engine(settings),
+        as_of,
+        retention,
+        keep,
+        payload.batch_size or settings.job_batch_size,
+        finish=ctx.take_done_mark,
     )
     return {"as_of": as_of.isoformat(), **totals.as_dict()}

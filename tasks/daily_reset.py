@@ -22,9 +22,13 @@ class DailyJob(FleetTask):
 
 @app.task(base=DailyJob, **job_options("jobs.daily_reset"))
 def daily_reset(ctx: RunContext) -> dict[str, Any]:
+    ctx.check_not_done()
     payload = ctx.payload_as(DailyPayload)
     day = payload.resolve_day(ctx.sent_at)
     totals = reset_daily_usage(
-        get_engine(ctx.settings), day, payload.batch_size or ctx.settings.job_batch_size
+        get_engine(ctx.settings),
+        day,
+        payload.batch_size or ctx.settings.job_batch_size,
+        finish=ctx.take_done_mark,
     )
     return {"day": day.isoformat(), **totals.as_dict()}

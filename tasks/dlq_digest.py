@@ -1,8 +1,9 @@
 """jobs.dlq_digest: once an hour, one webhook message summarising the last hour's dead letters.
 
 Idempotent per hour twice over: the idempotency key is the hour (so two beats
-sending it run it once), and a marker written only after the webhook answered
-2xx stops a second send even if the done key was trimmed. A failing webhook is
+sending it run it once), and a done-mark committed in PostgreSQL (plus a Redis
+marker) only after the webhook answered 2xx stops a second send even if Redis
+forgot the done key. A failing webhook is
 a TransientError: the digest is retried with backoff, not lost.
 """
 
@@ -45,6 +46,7 @@ def dlq_digest(ctx: RunContext) -> dict[str, Any]:
     state = state_redis(ctx.settings)
     if state.exists(marker):
         return {"sent": False, "reason": "already_sent", "window_end": end}
+    ctx.check_not_done()  # PostgreSQL's done-mark: sent even if Redis lost the marker
     dlq = registry(ctx.settings)
     digest = build_digest(dlq.between(start, end), start, end, time.time(), dlq.oldest())
     if digest.total == 0:
@@ -54,6 +56,8 @@ def dlq_digest(ctx: RunContext) -> dict[str, Any]:
         log.warning("dlq_digest_unconfigured", letters=digest.total)
         return {"sent": False, "reason": "no_webhook", "letters": digest.total}
     status = post_webhook(url, slack_message(digest), ctx.settings.alert_webhook_timeout_seconds)
+    with ctx.transaction():
+        pass  # the done-mark alone: this hour's digest was sent
     state.set(marker, status, ex=MARKER_TTL_SECONDS)
     log.info("dlq_digest_sent", letters=digest.total, groups=len(digest.groups))
     return {"sent": True, "letters": digest.total, "groups": len(digest.groups), "window_end": end}

@@ -32,6 +32,7 @@ class WindowJob(FleetTask):
 
 @app.task(base=WindowJob, **job_options(NAME))
 def ghost_build_detection(ctx: RunContext) -> dict[str, Any]:
+    ctx.check_not_done()
     payload = ctx.payload_as(GhostBuildPayload)
     as_of = payload.resolve_window(ctx.sent_at, WINDOW)
     threshold = timedelta(
@@ -43,5 +44,6 @@ def ghost_build_detection(ctx: RunContext) -> dict[str, Any]:
         threshold,
         ctx.idempotency_key or "",
         payload.batch_size or ctx.settings.job_batch_size,
+        finish=ctx.take_done_mark,
     )
     return {"as_of": as_of.isoformat(), **totals.as_dict()}

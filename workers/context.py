@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from pydantic import BaseModel
 
 from sheen.db.engine import get_engine
-from sheen.reliability.done_marks import AlreadyDone, mark_done
+from sheen.reliability.done_marks import AlreadyDone, is_done, mark_done
 from sheen.services.job_runs import RunStart
 from sheen.settings import Settings, load_settings
 
@@ -41,7 +41,7 @@ class RunContext:
     result: Any = None
     args: list[Any] = field(default_factory=list)  # fleet tasks take none: Validation refuses them
     committed: bool = False  # the effect and the done-mark committed (ctx.transaction)
-    retry_published: bool = False  # a retry message is out: no second one for this failure
+    published_retry: Exception | None = None  # a retry is out: no second one for this failure
 
     @property
     def job(self) -> str:
@@ -80,6 +80,11 @@ class RunContext:
             self.take_done_mark(conn)
             yield conn
         self.committed = True
+
+    def check_not_done(self) -> None:
+        """Raise AlreadyDone if the key's done-mark committed (before a long batched run)."""
+        if is_done(get_engine(self.settings), self.job, self.key):
+            raise AlreadyDone(f"{self.job}: key {self.key} already done")
 
     def take_done_mark(self, conn: Connection) -> None:
         """Take the key's done-mark in `conn`'s transaction, or raise AlreadyDone."""

@@ -28,6 +28,8 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("job", "idempotency_key", name="pk_job_done_keys"),
     )
     op.create_index("ix_job_done_keys_done_at", "job_done_keys", ["done_at"])
+    op.create_index("ix_job_done_keys_task_id", "job_done_keys", ["task_id"])
+    op.create_index("ix_job_runs_job_key", "job_runs", ["job", "idempotency_key"])
     # Which retry of its task a run was: a row left `running` by a retry whose own
     # bookkeeping failed is closed as `retry`, not as a lost worker.
     op.add_column(
@@ -37,6 +39,8 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    op.drop_index("ix_job_runs_job_key", table_name="job_runs")
     op.drop_column("job_runs", "retries")
+    op.drop_index("ix_job_done_keys_task_id", table_name="job_done_keys")
     op.drop_index("ix_job_done_keys_done_at", table_name="job_done_keys")
     op.drop_table("job_done_keys")

@@ -50,3 +50,20 @@ def prune(engine: Engine, before: datetime, batch_size: int = 5000) -> int:
         total += deleted
         if deleted < batch_size:
             return total
+
+
+def task_finished(engine: Engine, task_id: str) -> bool:
+    """Whether `task_id` finished its work (so a late timeout must not dead-letter it)."""
+    with engine.connect() as conn:
+        return bool(
+            conn.execute(query("idempotency", "task_finished"), {"task_id": task_id}).scalar()
+        )
+
+
+def keys_done(engine: Engine, pairs: list[tuple[str, str]]) -> set[tuple[str, str]]:
+    """Of `pairs` (job, key), those whose work is done: one set-based query."""
+    if not pairs:
+        return set()
+    params = {"jobs": [j for j, _ in pairs], "keys": [k for _, k in pairs]}
+    with engine.connect() as conn:
+        return {(r.job, r.key) for r in conn.execute(query("idempotency", "keys_done"), params)}

@@ -2,21 +2,25 @@
 
 A job killed half-way loses at most the batch in flight (rolled back by
 PostgreSQL); the next run walks the keys again and the queries' own filters skip
-rows already done, so nothing is applied twice and memory stays bounded.
+rows already done, so nothing is applied twice and memory stays bounded. The
+last statement (the one that finds no further key) runs in the same transaction
+as `finish`, which takes the job's done-mark (`RunContext.take_done_mark`): the
+job is done in PostgreSQL exactly when its last batch committed.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
-from sqlalchemy import Engine, TextClause
+from sqlalchemy import Connection, Engine, TextClause
 
 log = structlog.get_logger(__name__)
 FIRST_KEY = uuid.UUID(int=0)
+Finish = Callable[[Connection], None]
 
 
 @dataclass
@@ -30,9 +34,13 @@ class BatchTotals:
 
 
 def run_keyset_batches(
-    engine: Engine, statement: TextClause, params: Mapping[str, Any], batch_size: int
+    engine: Engine,
+    statement: TextClause,
+    params: Mapping[str, Any],
+    batch_size: int,
+    finish: Finish | None = None,
 ) -> BatchTotals:
-    """Run `statement` batch after batch until it reports no further key."""
+    """Run `statement` batch after batch until it reports no further key, then `finish`."""
     totals = BatchTotals()
     after: Any = FIRST_KEY
     while True:
@@ -42,6 +50,8 @@ def run_keyset_batches(
                 .mappings()
                 .one()
             )
+            if row["last_key"] is None and finish is not None:
+                finish(conn)
         if row["last_key"] is None:
             return totals
         after = row["last_key"]

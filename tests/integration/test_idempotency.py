@@ -1,7 +1,8 @@
-"""The idempotency registry on real Redis: done keys, leases, delivery counts, trimming."""
+"""The idempotency registry on real Redis: done keys, leases, delivery counts, retention."""
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 
@@ -21,8 +22,9 @@ def registry(db, services) -> IdempotencyRegistry:
 def test_a_done_key_is_not_run_again(registry):
     """Sequential: the second claim of a completed key answers `done`."""
     # Given a key that ran and completed
-    assert registry.claim(JOB, "2026-11-25", "t1", 0, 60, 3).state == "run"
-    registry.complete(JOB, "2026-11-25", "t1")
+    first = registry.claim(JOB, "2026-11-25", "t1", 0, 60, 3)
+    assert first.state == "run"
+    registry.complete(JOB, "2026-11-25", "t1", first.holder)
     # When another message claims it
     second = registry.claim(JOB, "2026-11-25", "t2", 0, 60, 3)
     # Then
@@ -50,16 +52,34 @@ def test_concurrent_claims_let_exactly_one_run(registry):
     assert states.count("busy") == 19
 
 
-def test_only_the_newest_100_keys_are_kept(registry):
-    """Completing 150 keys leaves the newest 100 in the job's set; the oldest are trimmed."""
+def test_done_keys_stay_done_for_the_retention_however_many_finish(registry):
+    """150 completed keys all stay done (the newest 100 are shown); none is trimmed by count."""
     # When
     for n in range(150):
-        registry.claim(JOB, f"k{n:03}", f"t{n}", 0, 60, 3)
-        registry.complete(JOB, f"k{n:03}", f"t{n}")
-    # Then
+        claim = registry.claim(JOB, f"k{n:03}", f"t{n}", 0, 60, 3)
+        registry.complete(JOB, f"k{n:03}", f"t{n}", claim.holder)
+    # Then every key is still done, and operators are shown the newest 100
+    assert all(registry.is_done(JOB, f"k{n:03}") for n in range(150))
+    assert registry.claim(JOB, "k000", "late-copy", 0, 60, 3).state == "done"
     kept = registry.done_keys(JOB)
     assert len(kept) == 100
     assert kept[0] == "k050" and kept[-1] == "k149"
+
+
+def test_done_keys_expire_after_the_retention(services, db):
+    """A done key older than the retention no longer counts, and is dropped on the next completion."""
+    # Given a registry keeping done keys for 1 s
+    short = IdempotencyRegistry(idem(services).client, retention_seconds=1)
+    claim = short.claim(JOB, "old", "t1", 0, 60, 3)
+    short.complete(JOB, "old", "t1", claim.holder)
+    assert short.is_done(JOB, "old")
+    # When the retention passes and another key completes
+    time.sleep(1.2)
+    other = short.claim(JOB, "new", "t2", 0, 60, 3)
+    short.complete(JOB, "new", "t2", other.holder)
+    # Then the old key is gone from the set; memory is bounded by time
+    assert not short.is_done(JOB, "old")
+    assert short.client.zscore(short.done_key(JOB), "old") is None
 
 
 def test_a_dead_holders_lease_expires(registry):
@@ -73,23 +93,51 @@ def test_a_dead_holders_lease_expires(registry):
     assert registry.claim(JOB, "k", "other", 0, 60, 3).state == "run"
 
 
-def test_a_redelivered_message_takes_its_own_lease_over(registry):
-    """The same task id delivered again (its worker died) runs at once, despite its old lease."""
+def test_a_second_copy_of_a_live_task_id_is_held_not_run(registry):
+    """Two deliveries of one task id: while the first holds the lease, the second is `held`."""
+    # Given a delivery of t1 holding the key
     assert registry.claim(JOB, "k", "t1", 0, 60, 3).state == "run"
+    # When a second copy with the same task id arrives
+    second = registry.claim(JOB, "k", "t1", 0, 60, 3)
+    # Then it may not run beside it, and learns how long the lease has left
+    assert second.state == "held"
+    assert 50 < second.lease_left_seconds <= 60
+
+
+def test_a_retry_published_by_the_holder_takes_its_lease_over(registry):
+    """Retry 1 of t1 arrives while attempt 0 still holds the key (it is finishing up): it runs."""
+    assert registry.claim(JOB, "k", "t1", 0, 60, 3).state == "run"
+    assert registry.claim(JOB, "k", "t1", 1, 60, 3).state == "run"
+    # a deferred copy of attempt 1 (retries 2, one deferral) is the same attempt: held
+    assert registry.claim(JOB, "k", "t1", 2, 60, 3, attempt=1).state == "held"
+
+
+def test_a_dead_childs_lease_is_released_by_its_main_process(registry):
+    """The lease of a child that died (pid named in its token) is dropped; the redelivery runs."""
+    # Given a lease taken by this process (its token names our pid)
+    assert registry.claim(JOB, "k", "t1", 0, 60, 3).state == "run"
+    # When another pid is reported dead, nothing changes; when ours is, the lease goes
+    assert not registry.release_dead("t1", os.getpid() + 1)
+    assert registry.claim(JOB, "k", "t1", 0, 60, 3).state == "held"
+    assert registry.release_dead("t1", os.getpid())
+    # Then the redelivery of t1 runs at once
     assert registry.claim(JOB, "k", "t1", 0, 60, 3).state == "run"
 
 
 def test_deliveries_beyond_the_maximum_are_poison(registry):
     """The 4th delivery of a message with max 3 answers `poison`; a retry counts afresh."""
-    states = [registry.claim(JOB, "p", "t1", 0, 60, 3).state for _ in range(4)]
+    states = []
+    for _ in range(4):
+        states.append(registry.claim(JOB, "p", "t1", 0, 60, 3).state)
+        registry.release_dead("t1", os.getpid())  # each delivery's child died
     assert states == ["run", "run", "run", "poison"]
     assert registry.claim(JOB, "p", "t1", 1, 60, 3).state == "run"
 
 
 def test_a_failed_run_releases_its_key(registry):
     """A run that failed releases the lease and does not mark the key done."""
-    registry.claim(JOB, "f", "t1", 0, 60, 3)
-    registry.release(JOB, "f", "t1")
+    claim = registry.claim(JOB, "f", "t1", 0, 60, 3)
+    registry.release(JOB, "f", "t1", claim.holder)
     assert not registry.is_done(JOB, "f")
     assert registry.claim(JOB, "f", "t2", 0, 60, 3).state == "run"
 
@@ -102,9 +150,14 @@ def test_derived_keys_ignore_argument_order():
 
 def test_a_poison_pill_drops_its_own_lease(registry):
     """Once a message is declared poison, its lease is gone: a requeue of its letter can run."""
-    for _ in range(3):
+    # Given two deliveries whose children died, and a third that still holds the lease
+    for n in range(3):
         assert registry.claim(JOB, "pp", "t1", 0, 600, 3).state == "run"
+        if n < 2:
+            registry.release_dead("t1", os.getpid())
+    # When the fourth delivery is declared poison
     assert registry.claim(JOB, "pp", "t1", 0, 600, 3).state == "poison"
+    # Then the lease is gone
     assert registry.claim(JOB, "pp", "t2", 0, 600, 3).state == "run"
 
 

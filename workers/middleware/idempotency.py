@@ -4,7 +4,9 @@ One Redis round trip before the run (claim: count the delivery, check the key,
 take the lease) and one after it (complete or release). A message delivered more
 than `max_deliveries` times without finishing is a poison pill: it is refused
 here and dead-lettered with reason `worker_lost` instead of killing another worker.
-Tasks with `idempotent = False` (fleet.ping) only count their delivery.
+Another delivery of the same task id holding the lease (`held`) is never run beside
+it: this copy is deferred until the lease has expired. Tasks with
+`idempotent = False` (fleet.ping) only count their delivery.
 """
 
 from __future__ import annotations
@@ -12,20 +14,26 @@ from __future__ import annotations
 from typing import Any
 
 import structlog
+from celery.exceptions import Retry
 
 from sheen.db.engine import get_engine
 from sheen.errors import PoisonPill
 from sheen.reliability.clients import state_redis
-from sheen.reliability.idempotency import IdempotencyRegistry
+from sheen.reliability.done_marks import AlreadyDone
+from sheen.reliability.idempotency import Claim, IdempotencyRegistry
 from sheen.services.job_runs import finish_run, record_skip, start_run
 from sheen.settings import Settings
 from workers.context import RunContext
 from workers.middleware import CallNext, Middleware
 
 log = structlog.get_logger("sheen.jobs")
-# The lease outlives the hard time limit by this much, then a dead holder's key frees itself.
+# The lease outlives the hard time limit by this much (times SHEEN_TIME_LIMIT_SCALE, at
+# least 1 s), then a dead holder's key frees itself.
 LEASE_MARGIN_SECONDS = 10.0
 DEFAULT_LEASE_SECONDS = 3600.0
+# A copy deferred this often behind a holder of its own task id is dead-lettered instead.
+MAX_DEFERRALS = 5
+DEFER_MARGIN_SECONDS = 0.5
 
 _registries: dict[str, IdempotencyRegistry] = {}
 
@@ -33,57 +41,101 @@ _registries: dict[str, IdempotencyRegistry] = {}
 def idempotency_registry(settings: Settings) -> IdempotencyRegistry:
     reg = _registries.get(settings.redis_url)
     if reg is None:
-        reg = _registries[settings.redis_url] = IdempotencyRegistry(state_redis(settings))
+        reg = _registries[settings.redis_url] = IdempotencyRegistry(
+            state_redis(settings), retention_seconds=settings.done_key_retention_seconds
+        )
     return reg
+
+
+def lease_seconds(time_limit: float | None, scale: float) -> float:
+    """How long a delivery holds its key: its hard time limit plus a margin."""
+    if not time_limit:
+        return DEFAULT_LEASE_SECONDS
+    return float(time_limit) + max(LEASE_MARGIN_SECONDS * scale, 1.0)
 
 
 class Idempotency(Middleware):
     def around(self, ctx: RunContext, call_next: CallNext) -> Any:
         task = ctx.task
         key = ctx.idempotency_key if getattr(task, "idempotent", True) else None
-        limit = task.time_limit
-        lease = (float(limit) + LEASE_MARGIN_SECONDS) if limit else DEFAULT_LEASE_SECONDS
         registry = idempotency_registry(ctx.settings)
         max_deliveries = ctx.settings.max_deliveries
+        headers = task.request.headers or {}
+        retries = int(task.request.retries or 0)
         claim = registry.claim(
             ctx.job,
             key,
             ctx.task_id,
-            int(task.request.retries or 0),
-            lease,
+            retries,
+            lease_seconds(task.time_limit, ctx.settings.time_limit_scale),
             max_deliveries,
-            requeued_from=(task.request.headers or {}).get("dead_letter_id"),
+            requeued_from=headers.get("dead_letter_id"),
+            attempt=retries - int(headers.get("deferrals") or 0),
         )
         if claim.state == "poison":
             error = f"delivered {claim.deliveries} times without finishing (max {max_deliveries})"
             self._record_poison(ctx, error)
             raise PoisonPill(error)
+        if claim.state == "held":
+            self._defer(ctx, claim)
         if claim.state in ("done", "busy"):
             return self._skip(ctx, "done" if claim.state == "done" else "in_flight")
         if key is None:
             return call_next()
         try:
             result = call_next()
+        except AlreadyDone:
+            # PostgreSQL says another copy committed this key: tell Redis too, and skip.
+            self._complete(registry, ctx, key, claim.holder)
+            return self._skip(ctx, "done", recorded=ctx.run_id is not None)
         except BaseException:
             # Never let a Redis error here replace the real outcome (a Retry already
             # published, a failure to dead-letter): the lease expires on its own.
             try:
-                registry.release(ctx.job, key, ctx.task_id)
+                registry.release(ctx.job, key, ctx.task_id, claim.holder)
             except Exception as err:
                 log.warning("lease_release_failed", error_type=type(err).__name__)
             raise
-        try:
-            registry.complete(ctx.job, key, ctx.task_id)
-        except Exception as err:
-            # The work is done and committed; a missed done-mark only means a later
-            # delivery of the same key runs again, which the jobs' own filters make a no-op.
-            log.warning("key_complete_failed", error_type=type(err).__name__)
+        self._complete(registry, ctx, key, claim.holder)
         return result
 
-    def _skip(self, ctx: RunContext, reason: str) -> dict[str, Any]:
+    @staticmethod
+    def _complete(registry: IdempotencyRegistry, ctx: RunContext, key: str, holder: str) -> None:
+        try:
+            registry.complete(ctx.job, key, ctx.task_id, holder)
+        except Exception as err:
+            # The work is done and committed; for tasks that commit through
+            # ctx.transaction() PostgreSQL holds the done-mark, so a later copy is skipped.
+            log.warning("key_complete_failed", error_type=type(err).__name__)
+
+    def _defer(self, ctx: RunContext, claim: Claim) -> None:
+        """Come back once the lease held by another delivery of this task id has expired."""
+        task = ctx.task
+        request = task.request
+        headers = dict(request.headers or {})
+        deferrals = int(headers.get("deferrals") or 0) + 1
+        if deferrals > MAX_DEFERRALS:
+            error = (
+                f"lease held by another delivery of this task id through {MAX_DEFERRALS} deferrals"
+            )
+            self._record_poison(ctx, error)
+            raise PoisonPill(error)
+        headers["deferrals"] = deferrals
+        countdown = claim.lease_left_seconds + DEFER_MARGIN_SECONDS
+        ctx.status = "retry"
+        log.warning("job_deferred", reason="lease_held", countdown=round(countdown, 3))
+        retries = int(request.retries or 0)
+        try:
+            task.retry(countdown=countdown, headers=headers, max_retries=retries + 1)
+        except Retry as published:
+            ctx.published_retry = published
+            raise
+        raise AssertionError("Task.retry returned without raising")  # pragma: no cover
+
+    def _skip(self, ctx: RunContext, reason: str, recorded: bool = False) -> dict[str, Any]:
         ctx.status = "skipped"
         log.info("job_skipped", reason=reason, idempotency_key=ctx.idempotency_key)
-        if getattr(ctx.task, "record_runs", True):
+        if not recorded and getattr(ctx.task, "record_runs", True):
             record_skip(get_engine(ctx.settings), ctx.run_start(), reason)
         return {"skipped": True, "reason": reason, "idempotency_key": ctx.idempotency_key}
 

@@ -26,3 +26,20 @@ gone AS (
     RETURNING 1
 )
 SELECT count(*) AS deleted FROM gone;
+
+-- name: task_finished
+-- Whether a task id's work finished: a run recorded success or skipped, or its done-mark
+-- committed (the run row may still say `running` if the database went away after it).
+SELECT EXISTS (
+    SELECT 1 FROM job_runs WHERE task_id = :task_id AND status IN ('success', 'skipped')
+) OR EXISTS (
+    SELECT 1 FROM job_done_keys WHERE task_id = :task_id
+) AS finished;
+
+-- name: keys_done
+-- Of the given (job, key) pairs, those whose work is done: a done-mark, or a successful run.
+SELECT k.job, k.key
+FROM unnest(CAST(:jobs AS text[]), CAST(:keys AS text[])) AS k(job, key)
+WHERE EXISTS (SELECT 1 FROM job_done_keys d WHERE d.job = k.job AND d.idempotency_key = k.key)
+   OR EXISTS (SELECT 1 FROM job_runs r
+              WHERE r.job = k.job AND r.idempotency_key = k.key AND r.status = 'success');
