@@ -66,12 +66,30 @@ class Settings(BaseModel):
     workdir_root: Path = Path(".sheen/workdirs")
     # Reliability: poison-pill bound, retry backoff, watchdog scale, dead-letter digest.
     max_deliveries: int = Field(default=3, ge=1, le=100)
+    # How long a key stays done in Redis: must outlive every delivery of it (checked at start).
+    done_key_retention_seconds: int = Field(default=7 * 86400, ge=1)
+    # How long PostgreSQL keeps done-marks (the truth behind the Redis done-set).
+    done_mark_retention_days: int = Field(default=30, ge=1)
     retry_backoff_seconds: float = Field(default=2.0, gt=0)
     retry_backoff_max_seconds: float = Field(default=600.0, gt=0)
     # Multiplies every task's time limits (tests shrink them to keep a short visibility timeout).
     time_limit_scale: float = Field(default=1.0, gt=0, le=1)
     alert_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
     alert_webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Site-migration verification: manifest signing keys (rotation: several), fetch limits.
+    manifest_public_keys: str = Field(default="", pattern=r"^[A-Za-z0-9+/=,\s]*$")
+    verification_concurrency: int = Field(default=16, ge=1, le=256)
+    verification_fetch_timeout_seconds: float = Field(default=10.0, gt=0, le=10)
+    verification_max_manifest_bytes: int = Field(default=16 * 1024 * 1024, ge=1024)
+    verification_schemas: str = Field(default="public,auth", pattern=r"^\w+(,\w+)*$")
+    # Many hosts: RabbitMQ quorum queues' own poison-pill bound (a backstop behind
+    # max_deliveries), the beat lease, and lost-task accounting (see docs/scaling.md).
+    broker_delivery_limit: int = Field(default=5, ge=1, le=1000)
+    beat_lock_timeout_seconds: int = Field(default=60, ge=2, le=3600)
+    extra_beat_schedule: str = Field(default="", pattern=r"^([\w.]+)?$")
+    ledger_retention_seconds: int = Field(default=86400, ge=60)
+    ledger_max_entries: int = Field(default=1_000_000, ge=100)
+    audit_margin_seconds: int = Field(default=300, ge=0)
     # Modules of extra tasks a worker imports (test probes); empty in production.
     extra_task_modules: str = Field(default="", pattern=r"^([\w.]+(,[\w.]+)*)?$")
     # Observability: the worker's scrape endpoint (0 turns it off) and the sampled queues.
@@ -82,6 +100,8 @@ class Settings(BaseModel):
     sidecar_host: str = "127.0.0.1"
     sidecar_port: int = Field(default=8080, ge=1, le=65535)
     sidecar_auth_disabled: bool = False
+    # Signs the dashboard's browser session cookie; development keeps one in the state folder.
+    sidecar_session_secret: SecretStr | None = Field(default=None, min_length=32)
     # Server health: SLO thresholds, the degraded window and how long state outlives silence.
     server_id: str = Field(default="", pattern=r"^[A-Za-z0-9_.-]{0,64}$")
     slo_window_seconds: int = Field(default=600, ge=1)

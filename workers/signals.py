@@ -13,7 +13,7 @@ from celery import signals
 import celeryconfig
 from sheen.db.engine import dispose_engines
 from sheen.logging import configure_logging
-from sheen.settings import load_settings
+from sheen.settings import Settings, load_settings
 
 UNSAFE_POOLS = ("solo", "thread", "threads")
 
@@ -37,24 +37,44 @@ def _stamp_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:
     headers.setdefault("trace_id", uuid.uuid4().hex)
 
 
-def unsafe_configuration(conf: Any, pool: str, tasks: Iterable[Any] | None = None) -> str | None:
+def unsafe_configuration(  # noqa: PLR0911  (one early return per refusal reads best)
+    conf: Any, pool: str, tasks: Iterable[Any] | None = None, settings: Settings | None = None
+) -> str | None:
     """Why this worker configuration would break delivery guarantees, or None.
 
     `tasks` are the registered tasks: their own (scaled) time limits and
     acknowledgement options count, not only the app-wide defaults.
     """
+    from workers.middleware.idempotency import lease_seconds
+
+    settings = settings or load_settings()
+    scale = settings.time_limit_scale
     fleet = [t for t in (tasks or ()) if not t.name.startswith("celery.")]
     limits = [float(t.time_limit) for t in fleet if t.time_limit]
     longest = max(limits) if limits else celeryconfig.longest_hard_time_limit()
     visibility = (conf.broker_transport_options or {}).get("visibility_timeout", 3600)
-    if (
-        conf.broker_url
-        and conf.broker_url.startswith(("redis", "rediss"))
-        and visibility <= longest
-    ):
+    on_redis = bool(conf.broker_url and conf.broker_url.startswith(("redis", "rediss")))
+    lease = lease_seconds(longest, scale)
+    if on_redis and visibility <= lease:
         return (
             f"SHEEN_VISIBILITY_TIMEOUT_SECONDS={visibility} must be longer than the longest "
-            f"hard time limit ({longest:g} s), or running tasks are delivered twice"
+            f"hard time limit ({longest:g} s) plus its lease margin ({lease:g} s), or running "
+            "tasks are delivered twice"
+        )
+    backoff_cap = settings.retry_backoff_max_seconds * scale
+    if on_redis and visibility <= backoff_cap:
+        return (
+            f"SHEEN_RETRY_BACKOFF_MAX_SECONDS={settings.retry_backoff_max_seconds:g} (x scale "
+            f"{scale:g} = {backoff_cap:g} s) must be shorter than SHEEN_VISIBILITY_TIMEOUT_SECONDS"
+            f"={visibility}, or a retry waiting for its countdown is delivered twice"
+        )
+    retries = max([t.max_retries or 0 for t in fleet] or [5])
+    horizon = visibility + (retries + 1) * max(backoff_cap, lease)
+    if settings.done_key_retention_seconds < horizon:
+        return (
+            f"SHEEN_DONE_KEY_RETENTION_SECONDS={settings.done_key_retention_seconds} must be at "
+            f"least {horizon:g} s (visibility timeout + every retry's backoff), or a late copy of "
+            "a finished task runs again"
         )
     if conf.task_acks_late and not conf.task_reject_on_worker_lost:
         return "task_acks_late without task_reject_on_worker_lost acknowledges tasks a dead worker lost"
@@ -82,5 +102,4 @@ def _declare_dead_letters(sender: Any = None, **_: Any) -> None:
     from workers.dead_lettering import registry
 
     settings = load_settings()
-    if settings.broker_url.startswith(("redis", "rediss")):
-        registry(settings).declare(settings.broker_url)
+    registry(settings).declare(settings.broker_url)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     Column,
     Date,
@@ -16,9 +17,11 @@ from sqlalchemy import (
     SmallInteger,
     Table,
     Text,
+    UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB, UUID
+from sqlalchemy.dialects.postgresql import ENUM, JSONB, UUID
+from sqlalchemy.sql.elements import conv
 
 metadata = MetaData(
     naming_convention={
@@ -164,6 +167,8 @@ job_runs = Table(
 Index("ix_job_runs_job_started", job_runs.c.job, job_runs.c.started_at.desc())
 Index("ix_job_runs_started", job_runs.c.started_at)
 Index("ix_job_runs_task_id", job_runs.c.task_id)
+# "Did this key's work finish?" (a requeue, a timeout) reads a key's runs.
+Index("ix_job_runs_job_key", job_runs.c.job, job_runs.c.idempotency_key)
 
 usage_events = Table(
     "usage_events",
@@ -234,8 +239,137 @@ job_done_keys = Table(
     Column("done_at", DateTime(timezone=True), nullable=False, server_default=NOW),
 )
 Index("ix_job_done_keys_done_at", job_done_keys.c.done_at)
+Index("ix_job_done_keys_task_id", job_done_keys.c.task_id)
 
 # --- site-migration verification (0005) ---
+# Evidence that a site serves what was built (sheen/verification): one row per file, one for
+# the schema (or one for a refused manifest) per run, one row per finished run, and a
+# verified release only for a run where everything matched. All three are append-only.
+MVR_ENV = ENUM("ci", "staging", "production", name="mvr_env", create_type=False)
+_SHA256 = "~ '^[0-9a-f]{64}$'"
+_COMMIT = "~ '^[0-9a-f]{40}([0-9a-f]{24})?$'"
+
+migration_verification_results = Table(
+    "migration_verification_results",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("run_id", UUID(as_uuid=True), nullable=False),
+    Column("kind", Text, nullable=False),
+    Column("path", Text, nullable=False),
+    Column("url", Text),
+    Column("domain", Text),
+    Column("environment", MVR_ENV, nullable=False),
+    Column("commit_sha", Text),
+    Column("status", Text, nullable=False),
+    Column("reason", Text),
+    Column("error", Text),
+    Column("expected_sha256", Text),
+    Column("actual_sha256", Text),
+    Column("expected_size", BigInteger),
+    Column("actual_size", BigInteger),
+    Column("http_status", SmallInteger),
+    Column("duration_seconds", Float),
+    Column("checked_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("kind IN ('file', 'schema', 'manifest')", name="kind_known"),
+    CheckConstraint("status IN ('success', 'failure', 'refused')", name="status_known"),
+    CheckConstraint(
+        f"(expected_sha256 IS NULL OR expected_sha256 {_SHA256})"
+        f" AND (actual_sha256 IS NULL OR actual_sha256 {_SHA256})",
+        name="sha256_hex",
+    ),
+    CheckConstraint(f"commit_sha IS NULL OR commit_sha {_COMMIT}", name="commit_hex"),
+    CheckConstraint(
+        "(status = 'success' AND expected_sha256 IS NOT NULL"
+        " AND actual_sha256 = expected_sha256 AND error IS NULL)"
+        " OR (status <> 'success' AND error IS NOT NULL AND reason IS NOT NULL)",
+        name=conv("mvr_success_matches_hash"),
+    ),
+    # A redelivered task never writes a file's row twice; a later run has its own run_id.
+    UniqueConstraint("run_id", "kind", "path"),
+)
+Index(
+    "ix_mvr_results_checked_at_brin",
+    migration_verification_results.c.checked_at,
+    postgresql_using="brin",
+)
+Index(
+    "ix_mvr_results_domain_env_checked",
+    migration_verification_results.c.domain,
+    migration_verification_results.c.environment,
+    migration_verification_results.c.checked_at.desc(),
+)
+
+migration_verification_runs = Table(
+    "migration_verification_runs",
+    metadata,
+    Column("run_id", UUID(as_uuid=True), primary_key=True),
+    Column("task_id", Text),
+    Column("domain", Text),
+    Column("environment", MVR_ENV, nullable=False),
+    Column("commit_sha", Text),
+    Column("manifest_version", BigInteger),
+    Column("manifest_sha256", Text, nullable=False),
+    Column("key_id", Text),
+    Column("result", Text, nullable=False),
+    Column("reason", Text),
+    Column("files_total", Integer, nullable=False, server_default=text("0")),
+    Column("files_matched", Integer, nullable=False, server_default=text("0")),
+    Column("files_failed", Integer, nullable=False, server_default=text("0")),
+    Column("schema_matched", Boolean),
+    Column("started_at", DateTime(timezone=True), nullable=False),
+    Column("finished_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("duration_seconds", Float, nullable=False),
+    CheckConstraint("result IN ('success', 'failure', 'refused')", name="result_known"),
+    CheckConstraint(f"manifest_sha256 {_SHA256}", name="sha256_hex"),
+    CheckConstraint(f"commit_sha IS NULL OR commit_sha {_COMMIT}", name="commit_hex"),
+    CheckConstraint(
+        "result <> 'success' OR (files_failed = 0 AND files_total > 0 AND schema_matched)",
+        name="success_complete",
+    ),
+    CheckConstraint("result = 'success' OR reason IS NOT NULL", name="failure_has_reason"),
+)
+Index(
+    "ix_mvr_runs_domain_env_finished",
+    migration_verification_runs.c.domain,
+    migration_verification_runs.c.environment,
+    migration_verification_runs.c.finished_at.desc(),
+)
+Index(
+    "ix_mvr_runs_finished_brin",
+    migration_verification_runs.c.finished_at,
+    postgresql_using="brin",
+)
+
+verified_releases = Table(
+    "verified_releases",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column(
+        "run_id",
+        UUID(as_uuid=True),
+        ForeignKey("migration_verification_runs.run_id"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("domain", Text, nullable=False),
+    Column("environment", MVR_ENV, nullable=False),
+    Column("commit_sha", Text, nullable=False),
+    Column("manifest_version", BigInteger, nullable=False),
+    Column("verified_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(f"commit_sha {_COMMIT}", name="commit_hex"),
+)
+# The rollback guard reads the highest verified version of a domain and environment.
+Index(
+    "ix_verified_releases_domain_env_version",
+    verified_releases.c.domain,
+    verified_releases.c.environment,
+    verified_releases.c.manifest_version,
+)
+VERIFICATION_AUDIT_TABLES = (
+    "migration_verification_results",
+    "migration_verification_runs",
+    "verified_releases",
+)
 
 # --- artifact lifecycle (0006) ---
 
