@@ -70,6 +70,12 @@ EXTERNAL_REQUESTS = Counter(
     [*FLEET_LABELS, "dependency", "status"],
     registry=REGISTRY,
 )
+MIGRATION_VERIFICATIONS = Counter(
+    "sheen_migration_verifications",
+    "Site-migration verification runs by result: success, failure or refused.",
+    [*FLEET_LABELS, "status"],
+    registry=REGISTRY,
+)
 LAST_SUCCESS = Gauge(
     "sheen_job_last_success_timestamp_seconds",
     "Unix time of the last successful run of a scheduled job.",
@@ -120,6 +126,13 @@ def seed_last_success(times: Mapping[str, float], settings: Settings | None = No
     base = fleet_labels(settings)
     for job, stamp in times.items():
         LAST_SUCCESS.labels(*base, job).set(stamp)
+
+
+def record_verification(result: str, settings: Settings | None = None) -> None:
+    """Count one finished migration verification run (success, failure or refused)."""
+    if result not in ("success", "failure", "refused"):
+        raise ValueError(f"unknown verification result {result!r}")
+    MIGRATION_VERIFICATIONS.labels(*fleet_labels(settings), result).inc()
 
 
 @dataclass

@@ -40,6 +40,9 @@ DATA_TABLES = (
     "auth.users",
     "job_runs",
     "dead_letter_audit",
+    "verified_releases",
+    "migration_verification_runs",
+    "migration_verification_results",
 )
 
 

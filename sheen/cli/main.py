@@ -19,7 +19,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from sheen.cli import dev, dlq, jobs, migrate, sidecar, token
+    from sheen.cli import dev, dlq, jobs, migrate, sidecar, token, verify
 
     cli.add_command(migrate.migrate)
     cli.add_command(jobs.jobs)
@@ -27,6 +27,8 @@ def _register() -> None:
     cli.add_command(sidecar.sidecar)
     cli.add_command(token.token)
     cli.add_command(dlq.dlq)
+    cli.add_command(verify.manifest)
+    cli.add_command(verify.verify)
 
 
 def main() -> None:
