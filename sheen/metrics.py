@@ -27,7 +27,7 @@ from prometheus_client.registry import Collector
 from sheen.settings import Settings, load_settings
 
 FLEET_LABELS = ("service", "environment", "region")
-LABELS = frozenset({*FLEET_LABELS, "job", "queue", "dependency", "status"})
+LABELS = frozenset({*FLEET_LABELS, "job", "queue", "dependency", "slo", "status"})
 RUN_STATUSES = frozenset({"success", "failure", "retry", "timeout", "skipped"})
 DEPENDENCIES = frozenset({"webhook", "s3", "http"})
 # Publish-to-start latency: the alert thresholds (30 s, 60 s) must be bucket bounds.
@@ -83,6 +83,32 @@ LAST_SUCCESS = Gauge(
     multiprocess_mode="max",
     registry=REGISTRY,
 )
+# Set by the beat's health evaluation (ops.server_health) in whichever pool child ran it:
+# `mostrecent` makes the scrape show the latest evaluation, not the max over children.
+SERVER_DEGRADED = Gauge(
+    "sheen_server_degraded",
+    "1 while two or more SLOs have been violated for the degraded window, else 0.",
+    [*FLEET_LABELS],
+    multiprocess_mode="mostrecent",
+    registry=REGISTRY,
+)
+SLO_VIOLATED = Gauge(
+    "sheen_slo_violated",
+    "1 while an SLO (a fixed set of six, the `slo` label) is violated, else 0.",
+    [*FLEET_LABELS, "slo"],
+    multiprocess_mode="mostrecent",
+    registry=REGISTRY,
+)
+SLO_NAMES = frozenset(
+    {
+        "ai_provider_capacity",
+        "redis_latency",
+        "queue_depth",
+        "dequeue_latency_p95",
+        "runtime_p95",
+        "success_rate",
+    }
+)
 # Sampled at scrape time (SampledStateCollector), never stored: these two names are
 # declared here so the one-module rule holds, with their help text.
 QUEUE_DEPTH_NAME = "sheen_queue_depth"
@@ -115,6 +141,18 @@ def record_run(
         JOB_RETRIES.labels(*base, job).inc()
     if status == "success" and scheduled:
         LAST_SUCCESS.labels(*base, job).set(time.time() if now is None else now)
+
+
+def record_server_health(
+    degraded: bool, violated: Mapping[str, bool], settings: Settings | None = None
+) -> None:
+    """Export one health evaluation: the degraded flag and each SLO's violation."""
+    base = fleet_labels(settings)
+    SERVER_DEGRADED.labels(*base).set(1 if degraded else 0)
+    for slo, is_violated in violated.items():
+        if slo not in SLO_NAMES:
+            raise ValueError(f"unknown SLO {slo!r}")
+        SLO_VIOLATED.labels(*base, slo).set(1 if is_violated else 0)
 
 
 def observe_queue_wait(queue: str, seconds: float, settings: Settings | None = None) -> None:

@@ -339,3 +339,51 @@ def test_a_success_row_must_carry_matching_hashes(db):
     ):
         with pytest.raises(IntegrityError), db.begin() as conn:
             conn.execute(text(base + values))
+
+
+class _Receiver:
+    """A tiny local webhook receiver that keeps every JSON body it was posted."""
+
+    def __init__(self) -> None:
+        import json
+        import threading
+        from http.server import BaseHTTPRequestHandler, HTTPServer
+
+        bodies: list[dict] = []
+        self.bodies = bodies
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                bodies.append(json.loads(self.rfile.read(int(self.headers["Content-Length"]))))
+                self.send_response(200)
+                self.end_headers()
+
+            def log_message(self, *_: object) -> None:
+                pass
+
+        self.server = HTTPServer(("127.0.0.1", 0), Handler)
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        self.url = f"http://127.0.0.1:{self.server.server_port}/hook"
+
+
+def test_staging_posts_one_webhook_message_per_failed_run(db, site):
+    """Staging: a failed run posts exactly one Slack-compatible message; a successful one none."""
+    # Given a webhook receiver and a staging site with one changed file
+    receiver = _Receiver()
+    signer = Signer()
+    settings = settings_for(signer, alert_webhook_url=receiver.url)
+    try:
+        with serve(site, SiteBehaviour(override={"pages/file00004.txt": b"changed"})) as (base, _):
+            manifest = manifest_for(site, base, environment="staging")
+            # When it is verified in staging
+            report = run(db, settings, manifest, signer.sign(manifest), env="staging")
+        with serve(site) as (base, _):
+            good = manifest_for(site, base, environment="staging")
+            ok = run(db, settings, good, signer.sign(good), env="staging")
+    finally:
+        receiver.server.shutdown()
+    # Then exactly one message arrived, for the failed run, naming the file; exit 0 in staging
+    assert (report.result, report.exit_code, ok.result) == ("failure", 0, "success")
+    [message] = receiver.bodies
+    assert "pages/file00004.txt" in message["text"]
+    assert message["sheen_verification"]["run_id"] == str(report.run_id)

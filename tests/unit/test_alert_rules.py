@@ -38,9 +38,13 @@ FLEET_METRICS = {
     "sheen_queue_wait_seconds": "histogram",
     "sheen_external_requests_total": "counter",
     "sheen_job_last_success_timestamp_seconds": "gauge",
+    "sheen_server_degraded": "gauge",
+    "sheen_slo_violated": "gauge",
 }
 DATASOURCE = {"type": "prometheus", "uid": "${datasource}"}
-ALLOWED_LABELS = {"service", "environment", "region", "job", "queue", "dependency", "status"}
+ALLOWED_LABELS = {
+    "service", "environment", "region", "job", "queue", "dependency", "slo", "status",
+}  # fmt: skip
 SEVERITIES = {"warning", "page"}
 # Scheduled jobs and their periods in seconds; the dead-man threshold is twice the period.
 SCHEDULED_PERIODS = {
@@ -49,6 +53,7 @@ SCHEDULED_PERIODS = {
     "jobs.ghost_build_detection": 300,
     "jobs.cleanup_artifacts": 3600,
     "jobs.dlq_digest": 3600,
+    "ops.server_health": 60,
 }
 PROMQL_KEYWORDS = {
     "and", "or", "unless", "by", "without", "on", "ignoring", "group_left", "group_right",

@@ -22,6 +22,7 @@ def exercise_every_metric() -> None:
     metrics.seed_last_success({"jobs.cleanup_artifacts": 1.0}, SETTINGS)
     with metrics.external_request("webhook", SETTINGS) as call:
         call.check_status(204)
+    metrics.record_server_health(True, {"queue_depth": True, "success_rate": False}, SETTINGS)
 
 
 def all_samples() -> list[tuple[str, dict[str, str]]]:
@@ -31,7 +32,7 @@ def all_samples() -> list[tuple[str, dict[str, str]]]:
 
 
 def test_every_label_is_in_the_budget():
-    """Walking the registry finds no label outside {service, environment, region, job, queue, dependency, status}."""
+    """Walking the registry finds no label outside {service, environment, region, job, queue, dependency, slo, status}."""
     exercise_every_metric()
     samples = all_samples()
     assert samples
@@ -61,7 +62,8 @@ def test_label_names_are_declared_in_the_budget():
     """Every declared metric's label names are in LABELS (checked without recording)."""
     for metric in (
         metrics.JOB_DURATION, metrics.JOB_RUNS, metrics.JOB_RETRIES, metrics.QUEUE_WAIT,
-        metrics.EXTERNAL_REQUESTS, metrics.LAST_SUCCESS,
+        metrics.EXTERNAL_REQUESTS, metrics.LAST_SUCCESS, metrics.SERVER_DEGRADED,
+        metrics.SLO_VIOLATED,
     ):  # fmt: skip
         assert set(metric._labelnames) <= metrics.LABELS
 
