@@ -7,9 +7,13 @@ would let a message execute code.
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
+from kombu import Queue
+
 from beat_schedule import HARD_LIMIT_GRACE_SECONDS, JOBS, SOFT_LIMIT_FACTOR, beat_schedule
+from sheen import broker
 from sheen.settings import Settings
 
 STATIC: dict[str, Any] = {
@@ -36,7 +40,6 @@ STATIC: dict[str, Any] = {
     "broker_connection_retry_on_startup": True,
     "worker_hijack_root_logger": False,
     "worker_max_tasks_per_child": 10000,
-    "beat_schedule": beat_schedule,
     # Messages the worker cannot run (unknown task, undecodable) are dead-lettered, not dropped.
     "worker_consumer": "workers.consumer:DeadLetteringConsumer",
 }
@@ -64,8 +67,44 @@ def longest_hard_time_limit(scale: float = 1.0) -> float:
     return max(job.time_limit for job in JOBS) * scale
 
 
-def build(settings: Settings) -> dict[str, Any]:
-    """The full configuration mapping for `app.conf.update`."""
+def queues(settings: Settings) -> tuple[Queue, ...]:
+    """The default queue (scheduled jobs, the CLI) and, outside "local", this region's queue."""
+    kind = broker.kind(settings.broker_url)
+    names = [broker.DEFAULT_QUEUE]
+    if settings.region != "local":
+        names.append(broker.region_queue(settings.region))
+    return tuple(broker.task_queue(n, kind, settings.broker_delivery_limit) for n in names)
+
+
+def beat(settings: Settings) -> dict[str, Any]:
+    """Beat HA: RedBeat keeps the schedule's last-run times in Redis behind a lease, so any
+    number of beats may run; one holds the lock and sends, the others wait to take over."""
+    schedule = dict(beat_schedule)
+    if settings.extra_beat_schedule:
+        schedule.update(importlib.import_module(settings.extra_beat_schedule).beat_schedule)
+    lock = settings.beat_lock_timeout_seconds
+    return {
+        "beat_schedule": schedule,
+        "beat_scheduler": "redbeat.RedBeatScheduler",
+        "redbeat_redis_url": settings.redis_url,
+        "redbeat_redis_options": {"socket_timeout": 5, "socket_connect_timeout": 5},
+        "redbeat_key_prefix": "sheen:beat:",
+        "redbeat_lock_timeout": lock,
+        # The active beat renews its lease every loop; a standby polls the lock as often.
+        "beat_max_loop_interval": max(1, lock // 5),
+    }
+
+
+def broker_options(settings: Settings) -> dict[str, Any]:
+    """What differs between the brokers: Redis's visibility timeout, RabbitMQ's quorum queues."""
+    if broker.kind(settings.broker_url) == "rabbitmq":
+        return {
+            # Quorum queues refuse global QoS: Celery detects them and uses per-consumer QoS.
+            "worker_detect_quorum_queues": True,
+            "task_create_missing_queue_type": "quorum",
+            "broker_native_delayed_delivery_queue_type": "quorum",
+            "broker_transport_options": {"confirm_publish": True},
+        }
     transport = {"visibility_timeout": settings.visibility_timeout_seconds}
     # kombu scans for expired unacked messages every `interval` s but, by default, only on
     # every 10th tick: a dead worker's task came back up to ~100 s after its visibility
@@ -74,11 +113,19 @@ def build(settings: Settings) -> dict[str, Any]:
         "unacked_restore_throttle": 1,
         "unacked_restore_interval": max(1, min(10, settings.visibility_timeout_seconds // 4)),
     }
+    return {"broker_transport_options": {**transport, **restore}}
+
+
+def build(settings: Settings) -> dict[str, Any]:
+    """The full configuration mapping for `app.conf.update`."""
+    transport = {"visibility_timeout": settings.visibility_timeout_seconds}
     return {
         **STATIC,
+        **beat(settings),
+        **broker_options(settings),
+        "task_queues": queues(settings),
         "broker_url": settings.broker_url,
         "result_backend": settings.redis_url,
-        "broker_transport_options": {**transport, **restore},
         "result_backend_transport_options": transport,
         "worker_concurrency": settings.worker_concurrency,
         "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),

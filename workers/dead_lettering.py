@@ -16,23 +16,24 @@ from typing import Any
 import structlog
 from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 
-from sheen.deadletters import DeadLetter, DeadLetterRegistry
+from sheen.deadletters import DeadLetter, DeadLetterStore, open_store
 from sheen.errors import PoisonPill, RetriesExhausted
-from sheen.reliability.clients import broker_redis
 from sheen.settings import Settings, load_settings
 
 log = structlog.get_logger("sheen.deadletters")
 MAX_BODY_CHARS = 4000
 
-_registries: dict[str, DeadLetterRegistry] = {}
+_registries: dict[str, DeadLetterStore] = {}
 
 
-def registry(settings: Settings | None = None) -> DeadLetterRegistry:
-    """This process's registry on the broker's Redis."""
+def registry(settings: Settings | None = None) -> DeadLetterStore:
+    """This process's dead-letter store on the broker (Redis or RabbitMQ, from the URL)."""
     settings = settings or load_settings()
     reg = _registries.get(settings.broker_url)
     if reg is None:
-        reg = _registries[settings.broker_url] = DeadLetterRegistry(broker_redis(settings))
+        reg = _registries[settings.broker_url] = open_store(
+            settings.broker_url, delivery_limit=settings.broker_delivery_limit
+        )
     return reg
 
 

@@ -17,7 +17,7 @@ from typing import Any
 import click
 
 from sheen.cli.output import emit_json, emit_table
-from sheen.deadletters import DeadLetter, DeadLetterRegistry
+from sheen.deadletters import DeadLetter, DeadLetterStore, open_store
 from sheen.deadletters import operations as ops
 from sheen.deadletters.audit import current_actor
 from sheen.settings import load_settings
@@ -36,11 +36,9 @@ def parse_duration(text: str) -> float:
     return float(match.group(1)) * _UNIT[match.group(2)]
 
 
-def _registry() -> DeadLetterRegistry:
-    from sheen.reliability.clients import broker_redis
-    from sheen.settings import load_settings
-
-    return DeadLetterRegistry(broker_redis(load_settings()))
+def _registry() -> DeadLetterStore:
+    settings = load_settings()
+    return open_store(settings.broker_url, delivery_limit=settings.broker_delivery_limit)
 
 
 def _engine() -> Any:
@@ -122,7 +120,7 @@ def show(letter_id: str, as_json: bool) -> None:
 
 
 def _select(
-    registry: DeadLetterRegistry, ids: tuple[str, ...], job: str | None, everything: bool
+    registry: DeadLetterStore, ids: tuple[str, ...], job: str | None, everything: bool
 ) -> list[str]:
     chosen = sum(bool(x) for x in (ids, job, everything))
     if chosen != 1:

@@ -16,6 +16,7 @@ REASONS = (
     "retries_exhausted",  # a transient error outlived the job's max retries
     "unknown_task",  # no task of that name is registered
     "undecodable",  # the message body or format could not be read
+    "expired",  # (RabbitMQ) its `expires` passed while it waited; the broker dead-lettered it
 )
 MAX_TRACEBACK_CHARS = 8000
 MAX_MESSAGE_CHARS = 2000

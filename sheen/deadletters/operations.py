@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 from sqlalchemy import Engine
 
 from sheen.deadletters import audit
-from sheen.deadletters.registry import DeadLetterRegistry, RequeueResult
+from sheen.deadletters.registry import RequeueResult
+from sheen.deadletters.store import DeadLetterStore
 
 BATCH = 100_000  # letters per registry call (one queue rewrite each)
 Progress = Callable[[int], None]
@@ -29,7 +30,7 @@ class Outcome:
 
 
 def requeue(
-    registry: DeadLetterRegistry,
+    registry: DeadLetterStore,
     engine: Engine,
     ids: list[str],
     actor: str,
@@ -50,7 +51,7 @@ def requeue(
 
 
 def purge(
-    registry: DeadLetterRegistry,
+    registry: DeadLetterStore,
     engine: Engine,
     ids: list[str],
     actor: str,

@@ -11,7 +11,8 @@ from typing import Any
 
 import redis
 
-from sheen.services.queues import queue_depths
+from sheen import broker
+from sheen.services.queues import AmqpDepths, queue_depths
 from sheen.settings import Settings
 
 REDIS_TIMEOUT_SECONDS = 2.0
@@ -24,20 +25,22 @@ def redis_client(url: str) -> redis.Redis:
 
 
 def queue_depth_sampler(settings: Settings) -> Callable[[], dict[str, int]]:
-    """A callable returning the depth of each monitored queue (empty for non-Redis brokers)."""
-    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return dict
+    """A callable returning the depth of each monitored queue, on Redis or RabbitMQ."""
+    if broker.kind(settings.broker_url) == "rabbitmq":
+        return AmqpDepths(settings.broker_url, settings.queue_names, REDIS_TIMEOUT_SECONDS)
     client = redis_client(settings.broker_url)
     return lambda: queue_depths(client, settings.queue_names)
 
 
 def dead_letter_registry(settings: Settings) -> Any | None:
-    """The dead-letter registry on the broker's Redis, or None for a non-Redis broker."""
-    if not settings.broker_url.startswith(("redis://", "rediss://", "unix://")):
-        return None
-    from sheen.deadletters.registry import DeadLetterRegistry
+    """The dead-letter store on the broker (Redis or RabbitMQ, chosen from the URL)."""
+    from sheen.deadletters.store import open_store
 
-    return DeadLetterRegistry(redis_client(settings.broker_url))
+    return open_store(
+        settings.broker_url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        delivery_limit=settings.broker_delivery_limit,
+    )
 
 
 def dead_letter_counts(settings: Settings) -> dict[str, int]:
