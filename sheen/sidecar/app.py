@@ -69,6 +69,9 @@ def create_app(
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)
     app.register_blueprint(dashboard.blueprint)
+    from sheen.sidecar import verification as verification_api
+
+    app.register_blueprint(verification_api.blueprint)
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> ResponseReturnValue:

@@ -53,6 +53,6 @@ def test_sidecar_conforms_to_its_openapi_document(sidecar_app):
     app, headers = sidecar_app
     schema = schemathesis.openapi.from_wsgi("/openapi.json", app)
     operations = [result.ok() for result in schema.get_all_operations()]
-    assert len(operations) == 7
+    assert len(operations) == 9
     for operation in operations:
         exercise(operation, headers)
