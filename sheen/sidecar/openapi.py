@@ -21,6 +21,7 @@ from sheen.services.readiness import Readiness
 from sheen.services.server_health import ServerHealth
 from sheen.sidecar.api import Problem, TestAlertAccepted, TestAlertRequest
 
+from sheen.sidecar.verification import MigrationVerification
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
 MODELS: list[type[BaseModel]] = [
@@ -30,6 +31,7 @@ MODELS: list[type[BaseModel]] = [
     Problem,
     TestAlertRequest,
     TestAlertAccepted,
+    MigrationVerification,
 ]
 
 
@@ -163,6 +165,35 @@ def document() -> dict[str, Any]:
                 "get": _secured(
                     "admin:read",
                     {"200": _text("text/html", "The dashboard; it reloads itself.")},
+            "/api/migration-verification": {
+                "get": {
+                    **_secured(
+                        "admin:read",
+                        {
+                            "200": _json(
+                                MigrationVerification, "Latest run per domain and environment."
+                            ),
+                            "400": _json(Problem, "A query parameter is not valid."),
+                        },
+                        "Site-migration verification: latest runs.",
+                        "migrationVerification",
+                    ),
+                    "parameters": [
+                        {
+                            "name": "domain",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "pattern": "^[a-z0-9.-]{1,253}$"},
+                        },
+                        {
+                            "name": "env",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["ci", "staging", "production"]},
+                        },
+                    ],
+                }
+            },
                     "HTML dashboard.",
                     "dashboard",
                 )
