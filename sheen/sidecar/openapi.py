@@ -149,22 +149,6 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
-            "/openapi.json": {
-                "get": {
-                    "summary": "This OpenAPI document (open, like /healthz).",
-                    "operationId": "openapi",
-                    "responses": {
-                        "200": {
-                            "description": "This document.",
-                            "content": {"application/json": {"schema": {"type": "object"}}},
-                        }
-                    },
-                }
-            },
-            "/": {
-                "get": _secured(
-                    "admin:read",
-                    {"200": _text("text/html", "The dashboard; it reloads itself.")},
             "/api/migration-verification": {
                 "get": {
                     **_secured(
@@ -194,6 +178,22 @@ def document() -> dict[str, Any]:
                     ],
                 }
             },
+            "/openapi.json": {
+                "get": {
+                    "summary": "This OpenAPI document (open, like /healthz).",
+                    "operationId": "openapi",
+                    "responses": {
+                        "200": {
+                            "description": "This document.",
+                            "content": {"application/json": {"schema": {"type": "object"}}},
+                        }
+                    },
+                }
+            },
+            "/": {
+                "get": _secured(
+                    "admin:read",
+                    {"200": _text("text/html", "The dashboard; it reloads itself.")},
                     "HTML dashboard.",
                     "dashboard",
                 )
