@@ -43,6 +43,17 @@ def _mask(text: str) -> str:
     return _IPV6.sub("[ip]", text)
 
 
+def redact(value: Any) -> Any:
+    """A copy of a payload fit to show an operator: personal-data keys and values masked."""
+    if isinstance(value, dict):
+        return {
+            k: "[redacted]" if str(k).lower() in PII_KEYS else redact(v) for k, v in value.items()
+        }
+    if isinstance(value, list | tuple):
+        return [redact(v) for v in value]
+    return _mask(value) if isinstance(value, str) else value
+
+
 def drop_personal_data(
     _logger: Any, _method: str, event_dict: MutableMapping[str, Any]
 ) -> MutableMapping[str, Any]:

@@ -20,6 +20,7 @@ from sheen.cli.output import emit_json, emit_table
 from sheen.deadletters import DeadLetter, DeadLetterStore, open_store
 from sheen.deadletters import operations as ops
 from sheen.deadletters.audit import current_actor
+from sheen.logging import redact
 from sheen.settings import load_settings
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
@@ -60,6 +61,9 @@ def _summary(letter: DeadLetter) -> dict[str, Any]:
         "attempts": letter.attempts,
         "dead_lettered_at": _when(letter.dead_lettered_at),
         "queue": letter.queue,
+        "idempotency_key": letter.idempotency_key,
+        # What a requeue would run, with personal data masked as in the logs.
+        "payload": {"args": redact(letter.args), "kwargs": redact(letter.kwargs)},
     }
 
 
@@ -106,6 +110,7 @@ def show(letter_id: str, as_json: bool) -> None:
         click.echo(f"sheen-ops dlq: no dead letter {letter_id}", err=True)
         sys.exit(1)
     data = letter.to_dict()
+    data["args"], data["kwargs"] = redact(letter.args), redact(letter.kwargs)
     if as_json:
         emit_json(data)
         return

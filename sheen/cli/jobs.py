@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 import click
@@ -131,3 +131,67 @@ def test_alert(mode: str, as_json: bool) -> None:
     _print(
         {"task_id": result.id, "job": "fleet.test_alert", "mode": mode, "state": "queued"}, as_json
     )
+
+
+@jobs.command("audit")
+@click.option("--since", default="1h", show_default=True, help="Tasks overdue within this long.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def audit(since: str, as_json: bool) -> None:
+    """Tasks sent but never finished (past the visibility timeout plus a margin); exit 1 if any."""
+    from sheen.cli.dlq import parse_duration
+    from sheen.ledger.audit import run_audit
+    from sheen.settings import load_settings
+
+    report = run_audit(load_settings(), parse_duration(since))
+    if as_json:
+        emit_json(report.to_dict())
+    else:
+        emit_table(
+            ["task id", "task", "due (UTC)"],
+            [[m.task_id, m.task, isoformat(datetime.fromtimestamp(m.due_at, UTC))] for m in report.missing],
+        )
+        click.echo(
+            f"{len(report.missing)} missing, {report.open_tasks} open "
+            f"(grace {report.grace_seconds:g} s, since {since})"
+        )
+    if report.missing:
+        sys.exit(1)
+
+
+@jobs.command("inflight")
+@click.option("--limit", default=50, show_default=True, help="List at most this many messages.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def inflight(limit: int, as_json: bool) -> None:
+    """Messages waiting in the fleet's queues, and those reserved or delayed but not acknowledged."""
+    from sheen.reliability.clients import broker_redis
+    from sheen.reliability.inflight import InFlight
+    from sheen.settings import load_settings
+
+    settings = load_settings()
+    if not settings.broker_url.startswith(("redis", "rediss")):
+        click.echo(
+            "sheen-ops jobs inflight: reads a Redis broker; on RabbitMQ see the management UI "
+            "(messages ready / unacked per queue)",
+            err=True,
+        )
+        sys.exit(2)
+    view = InFlight(broker_redis(settings), settings.queue_names)
+    summary, messages = view.summary(), view.unacked(limit)
+    if as_json:
+        emit_json(
+            {
+                "waiting": summary.waiting,
+                "unacked": summary.unacked,
+                "messages": [m.as_dict() for m in messages],
+            }
+        )
+        return
+    emit_table(
+        ["task id", "task", "retries", "queue", "reserved s ago", "eta"],
+        [
+            [m.task_id, m.task, m.retries, m.queue, f"{m.reserved_seconds_ago:.1f}", m.eta or "-"]
+            for m in messages
+        ],
+    )
+    waiting = ", ".join(f"{q}={n}" for q, n in summary.waiting.items())
+    click.echo(f"waiting: {waiting}; reserved or delayed, not acknowledged: {summary.unacked}")

@@ -1,6 +1,8 @@
 """`sheen-ops`: the operator's command line. Thin wrappers over services.
 
-Exit status: 0 done, 1 the operation failed, 2 bad usage or configuration.
+Exit status: 0 done, 1 the operation failed (including a service that does not answer:
+one line naming it, its URL without password and the setting), 2 bad usage or
+configuration.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from sheen.cli import dev, dlq, jobs, migrate, sidecar, token, verify
+    from sheen.cli import dashboard, dev, dlq, jobs, migrate, sidecar, token, verify
 
     cli.add_command(migrate.migrate)
     cli.add_command(jobs.jobs)
@@ -27,6 +29,7 @@ def _register() -> None:
     cli.add_command(sidecar.sidecar)
     cli.add_command(token.token)
     cli.add_command(dlq.dlq)
+    cli.add_command(dashboard.dashboard)
     cli.add_command(verify.manifest)
     cli.add_command(verify.verify)
 
@@ -38,3 +41,20 @@ def main() -> None:
     except ConfigError as exc:
         click.echo(f"sheen-ops: configuration error: {exc}", err=True)
         sys.exit(2)
+    except Exception as exc:
+        _unreachable(exc)
+        raise
+
+
+def _unreachable(exc: BaseException) -> None:
+    """Exit with one line if `exc` is an unreachable PostgreSQL, Redis or broker."""
+    from sheen.reachability import EXIT_STATUS, explain
+    from sheen.settings import load_settings
+
+    try:
+        found = explain(exc, load_settings())
+    except ConfigError:
+        return
+    if found is not None:
+        click.echo(f"sheen-ops: {found.line()}", err=True)
+        sys.exit(EXIT_STATUS)

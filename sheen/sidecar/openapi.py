@@ -19,6 +19,7 @@ from pydantic.json_schema import models_json_schema
 from sheen.services.overview import JobsOverview
 from sheen.services.readiness import Readiness
 from sheen.services.server_health import ServerHealth
+from sheen.services.trends import Trends
 from sheen.sidecar.api import Problem, TestAlertAccepted, TestAlertRequest
 
 from sheen.sidecar.verification import MigrationVerification
@@ -27,6 +28,7 @@ REF = "#/components/schemas/{model}"
 MODELS: list[type[BaseModel]] = [
     JobsOverview,
     ServerHealth,
+    Trends,
     Readiness,
     Problem,
     TestAlertRequest,
@@ -126,6 +128,20 @@ def document() -> dict[str, Any]:
                     {"200": _json(ServerHealth, "SLO states, degraded flag, per-region figures.")},
                     "Server health.",
                     "serverHealth",
+                )
+            },
+            "/api/trends": {
+                "get": _secured(
+                    "admin:read",
+                    {
+                        "200": _json(
+                            Trends,
+                            "Per job runs/failures/dead letters per hour (24 h) and per day "
+                            "(7 d); queue depth over the last hour. The page's charts.",
+                        )
+                    },
+                    "Trends.",
+                    "trends",
                 )
             },
             "/api/jobs/test-alert": {

@@ -51,11 +51,11 @@ def test_sigkill_of_the_main_process_redelivers_after_the_visibility_timeout(
     db, services, start_worker, celery_app, lock
 ):
     """The whole worker SIGKILLed: a new worker gets the unacknowledged task back and runs it once."""
-    # Given short time limits (scale 0.01: longest hard limit 9.3 s) and a 12 s visibility timeout
+    # Given short time limits (scale 0.005: longest hard limit 9.15 s) and a 12 s visibility timeout
     clear_broker(services)
     env = {
         "SHEEN_EXTRA_TASK_MODULES": PROBES,
-        "SHEEN_TIME_LIMIT_SCALE": "0.01",
+        "SHEEN_TIME_LIMIT_SCALE": "0.005",
         "SHEEN_VISIBILITY_TIMEOUT_SECONDS": "12",
     }
     first = start_worker(concurrency=1, **env)

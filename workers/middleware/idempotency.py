@@ -19,7 +19,7 @@ from celery.exceptions import Retry
 from sheen.db.engine import get_engine
 from sheen.errors import PoisonPill
 from sheen.reliability.clients import state_redis
-from sheen.reliability.done_marks import AlreadyDone
+from sheen.reliability.done_marks import AlreadyDone, keys_done
 from sheen.reliability.idempotency import Claim, IdempotencyRegistry
 from sheen.services.job_runs import finish_run, record_skip, start_run
 from sheen.settings import Settings
@@ -82,6 +82,10 @@ class Idempotency(Middleware):
             return self._skip(ctx, "done" if claim.state == "done" else "in_flight")
         if key is None:
             return call_next()
+        if headers.get("dead_letter_id") and self._done_in_database(ctx, key):
+            # A requeued letter whose work finished (Redis forgot, or the timeout came late).
+            self._complete(registry, ctx, key, claim.holder)
+            return self._skip(ctx, "done")
         try:
             result = call_next()
         except AlreadyDone:
@@ -98,6 +102,10 @@ class Idempotency(Middleware):
             raise
         self._complete(registry, ctx, key, claim.holder)
         return result
+
+    @staticmethod
+    def _done_in_database(ctx: RunContext, key: str) -> bool:
+        return bool(keys_done(get_engine(ctx.settings), [(ctx.job, key)]))
 
     @staticmethod
     def _complete(registry: IdempotencyRegistry, ctx: RunContext, key: str, holder: str) -> None:
