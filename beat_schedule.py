@@ -12,7 +12,7 @@ from typing import Literal
 
 from celery.schedules import crontab
 
-Period = Literal["day", "hour", "window5m"]
+Period = Literal["day", "hour", "window5m", "minute"]
 SOFT_LIMIT_FACTOR = 3
 HARD_LIMIT_GRACE_SECONDS = 30
 
@@ -54,6 +54,8 @@ JOBS: tuple[ScheduledJob, ...] = (
         "jobs.cleanup_artifacts", crontab(minute="15"), "hourly at :15", 300, "hour", 3600
     ),
     ScheduledJob("jobs.dlq_digest", crontab(minute="0"), "hourly at :00", 20, "hour", 3600),
+    # Evaluates the SLOs and advances the degraded state whether or not anyone looks.
+    ScheduledJob("ops.server_health", crontab(minute="*"), "every minute", 10, "minute", 60),
 )
 
 JOBS_BY_NAME = {job.name: job for job in JOBS}

@@ -27,6 +27,7 @@ TASK_MODULES = (
     "tasks.analytics",
     "tasks.notifications",
     "tasks.artifacts",
+    "tasks.operations",
 )
 
 app = Celery("sheen", include=list(TASK_MODULES), task_cls="workers.base:FleetTask")

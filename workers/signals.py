@@ -96,6 +96,18 @@ def _refuse_unsafe(sender: Any = None, **_: Any) -> None:
         sys.exit(2)
 
 
+@signals.worker_init.connect
+def _check_services(sender: Any = None, **_: Any) -> None:
+    """One actionable line (service, URL without password, setting) instead of a traceback."""
+    from sheen.reachability import EXIT_STATUS, ServiceUnreachable, check_services
+
+    try:
+        check_services(load_settings())
+    except ServiceUnreachable as exc:
+        print(f"sheen: {exc.line()}", file=sys.stderr)  # noqa: T201
+        sys.exit(EXIT_STATUS)
+
+
 @signals.worker_ready.connect
 def _declare_dead_letters(sender: Any = None, **_: Any) -> None:
     """Make sure the dead-letter exchange and queue exist on the broker before any failure."""

@@ -8,11 +8,12 @@ from pathlib import Path
 import click
 
 from sheen.cli import dev_observability
+from sheen.deploy.checks import refuse_unsafe_start
 from sheen.devserver import celery, supervised
 from sheen.errors import SheenError
 
 
-@click.command()
+@click.group(invoke_without_command=True)
 @click.option(
     "--state-dir",
     type=click.Path(path_type=Path),
@@ -23,6 +24,7 @@ from sheen.errors import SheenError
 @click.option("--concurrency", default=2, show_default=True, help="Worker pool processes.")
 def dev(state_dir: Path, concurrency: int) -> None:
     """Run embedded services (when no URL is set), migrate, then beat and a worker."""
+    refuse_unsafe_start("sheen-ops dev")
     status = 0
     try:
         with supervised(state_dir) as sup:
@@ -59,3 +61,30 @@ def dev(state_dir: Path, concurrency: int) -> None:
         click.echo(f"sheen-ops dev: {exc}", err=True)
         sys.exit(1)
     sys.exit(status)
+
+
+@dev.command("seed")
+@click.option("--users", default=1000, show_default=True, type=click.IntRange(1, 10_000_000))
+@click.option("--json", "as_json", is_flag=True, help="Print the counts as JSON.")
+def seed(users: int, as_json: bool) -> None:
+    """Demo users, balances, live and silent builds and old artifacts (development only)."""
+    from sheen.db.engine import get_engine
+    from sheen.services.demo_seed import seed_demo
+    from sheen.settings import Environment, load_settings
+
+    settings = load_settings()
+    if settings.env not in (Environment.DEVELOPMENT, Environment.CI):
+        click.echo(f"sheen-ops dev seed: refused in {settings.env.value}", err=True)
+        sys.exit(2)
+    counts = seed_demo(get_engine(settings), users)
+    if as_json:
+        from sheen.cli.output import emit_json
+
+        emit_json(counts)
+        return
+    click.echo(
+        "seeded: {users} users, {balances} balances, {live_builds} live builds "
+        "({silent_builds} silent for 15 min+), {old_artifacts} artifacts older than 30 days".format(
+            **counts
+        )
+    )

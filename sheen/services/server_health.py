@@ -7,10 +7,18 @@ violations, deleted by one that sees fewer, and given a TTL of
 `slo_state_ttl_seconds` on every confirming evaluation, so it clears by itself when
 nobody confirms the violations any more. If Redis cannot be reached, that is itself
 reported as degraded instead of failing the request.
+
+Who advances the state: the fleet itself. The beat entry `ops.server_health` runs
+`evaluate_and_publish` every minute: it evaluates, advances the streak, exports
+`sheen_server_degraded` and `sheen_slo_violated{slo}`, and stores the report under
+`servers:health:{serverId}` (kept `slo_state_ttl_seconds`). The sidecar only reads
+(`read_health`): the stored report, or, when none is fresh (beat down), the live SLOs
+with the stored streak, never writing it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -26,6 +34,8 @@ from sheen.db.queries import query
 from sheen.settings import Settings
 
 STATE_KEY = "servers:degraded-state:{server_id}"
+REPORT_KEY = "servers:health:{server_id}"
+NOT_EVALUATED = "health not evaluated by the fleet recently (is beat running?)"
 SloState = Literal["ok", "violated", "unknown"]
 REDIS_DOWN = "redis unreachable"
 
@@ -119,6 +129,17 @@ def _f(value: Any) -> float | None:
     return None if value is None else float(value)
 
 
+def _read_state(client: redis.Redis, key: str, violations: int, now: float) -> float | None:
+    """The stored streak's start, without changing it (readers never advance the state)."""
+    raw = client.get(key)
+    if violations < 2 or raw is None:
+        return None
+    try:
+        return float(json.loads(raw)["since"])
+    except (ValueError, KeyError, TypeError):
+        return None
+
+
 def _update_state(
     client: redis.Redis, key: str, violations: int, now: float, ttl: int
 ) -> float | None:
@@ -143,7 +164,10 @@ def evaluate(
     client: redis.Redis,
     queue_depths: Callable[[], Mapping[str, int]],
     now: datetime | None = None,
+    *,
+    advance: bool = True,
 ) -> ServerHealth:
+    """Evaluate every SLO; `advance=False` reads the streak without extending or ending it."""
     now = now or datetime.now(UTC)
     reasons: list[str] = []
     redis_ok = True
@@ -211,9 +235,12 @@ def evaluate(
     since: float | None = None
     if redis_ok:
         try:
-            since = _update_state(
-                client, key, len(violated), now.timestamp(), settings.slo_state_ttl_seconds
-            )
+            if advance:
+                since = _update_state(
+                    client, key, len(violated), now.timestamp(), settings.slo_state_ttl_seconds
+                )
+            else:
+                since = _read_state(client, key, len(violated), now.timestamp())
         except redis.RedisError:
             redis_ok = False
             reasons.append(REDIS_DOWN)
@@ -258,3 +285,47 @@ def evaluate(
         slos=slos,
         regions=sorted(regions, key=lambda r: r.region),
     )
+
+
+def evaluate_and_publish(
+    settings: Settings,
+    engine: Engine,
+    client: redis.Redis,
+    queue_depths: Callable[[], Mapping[str, int]],
+    now: datetime | None = None,
+) -> ServerHealth:
+    """The beat's entry point: evaluate, advance the streak, export gauges, store the report."""
+    from sheen import metrics
+
+    report = evaluate(settings, engine, client, queue_depths, now)
+    metrics.record_server_health(
+        report.degraded, {s.name: s.state == "violated" for s in report.slos}, settings
+    )
+    # A Redis failure is already in the report (degraded: redis unreachable) and the gauges.
+    with contextlib.suppress(redis.RedisError):
+        client.set(
+            REPORT_KEY.format(server_id=settings.server_key),
+            report.model_dump_json(),
+            ex=settings.slo_state_ttl_seconds,
+        )
+    return report
+
+
+def read_health(
+    settings: Settings,
+    engine: Engine,
+    client: redis.Redis,
+    queue_depths: Callable[[], Mapping[str, int]],
+) -> ServerHealth:
+    """What the page and API show: the fleet's last report, else a read-only evaluation."""
+    try:
+        raw = client.get(REPORT_KEY.format(server_id=settings.server_key))
+    except redis.RedisError:
+        raw = None
+    if raw is not None:
+        try:
+            return ServerHealth.model_validate_json(raw)
+        except ValueError:
+            pass
+    report = evaluate(settings, engine, client, queue_depths, advance=False)
+    return report.model_copy(update={"reasons": [*report.reasons, NOT_EVALUATED]})

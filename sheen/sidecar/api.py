@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from sheen.security.flask_auth import require_scope
 from sheen.services.overview import JobsOverview, jobs_overview
-from sheen.services.server_health import ServerHealth, evaluate
+from sheen.services.server_health import ServerHealth, read_health
 from sheen.sidecar.deps import deps
 
 blueprint = Blueprint("api", __name__, url_prefix="/api")
@@ -43,7 +43,7 @@ def overview_data() -> JobsOverview:
 
 def server_health_data() -> ServerHealth:
     d = deps()
-    return evaluate(d.settings, d.engine, d.redis, d.queue_depths)
+    return read_health(d.settings, d.engine, d.redis, d.queue_depths)
 
 
 @blueprint.get("/jobs/overview")

@@ -3,7 +3,9 @@ with `--dev`, werkzeug) or `gunicorn 'sheen.sidecar:create_app()'`.
 
 Auth (sheen.security.flask_auth): `/healthz`, `/readyz`, `/metrics` and `/openapi.json`
 are open; `/` and every `/api/*` need admin:read; `POST /api/jobs/test-alert`
-needs admin:write. Every unknown path or method answers JSON 404/405.
+needs admin:write. `/login?token=...` turns a one-time token into the dashboard's
+session cookie (sheen.sidecar.session); only `/` and its forms accept that cookie.
+Every unknown path or method answers JSON 404/405.
 """
 
 from __future__ import annotations
@@ -63,8 +65,10 @@ def create_app(
     flask_auth.init_app(app, verifier)
     app.extensions[EXTENSION_KEY] = deps or default_deps(settings)
 
-    from sheen.sidecar import api, dashboard, health, openapi
+    from sheen.sidecar import api, dashboard, health, openapi, session
 
+    session.init_app(app, settings)
+    app.register_blueprint(session.blueprint)
     app.register_blueprint(health.blueprint)
     app.register_blueprint(api.blueprint)
     app.register_blueprint(openapi.blueprint)

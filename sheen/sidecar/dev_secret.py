@@ -11,11 +11,12 @@ from sheen.security.token_config import DEVELOPMENT_ENVIRONMENTS, TokenConfig
 from sheen.settings import Settings
 
 FILE_NAME = "dev-jwt-secret"
+SESSION_FILE_NAME = "dev-session-secret"
 
 
-def dev_secret(state_dir: Path) -> str:
+def dev_secret(state_dir: Path, file_name: str = FILE_NAME) -> str:
     """Read the secret, creating it (mode 0600) on first use."""
-    path = state_dir / FILE_NAME
+    path = state_dir / file_name
     if path.exists():
         return path.read_text().strip()
     state_dir.mkdir(parents=True, exist_ok=True)
