@@ -38,6 +38,7 @@ FLEET_METRICS = {
     "sheen_queue_wait_seconds": "histogram",
     "sheen_external_requests_total": "counter",
     "sheen_job_last_success_timestamp_seconds": "gauge",
+    "sheen_migration_verifications_total": "counter",
     "sheen_server_degraded": "gauge",
     "sheen_slo_violated": "gauge",
 }
