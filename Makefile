@@ -16,11 +16,12 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-# System tools the tests need (promtool and prometheus, headless Chromium), from Debian's
-# packages when missing.
+# System tools the tests need (promtool and prometheus, headless Chromium, a compose
+# implementation), from Debian's packages when missing.
 tools:
 	@scripts/install-promtool.sh
 	@scripts/install-chromium.sh
+	@scripts/install-compose.sh
 
 run: install
 	$(BIN)/sheen-ops dev

@@ -14,6 +14,7 @@ from kombu import Queue
 
 from beat_schedule import HARD_LIMIT_GRACE_SECONDS, JOBS, SOFT_LIMIT_FACTOR, beat_schedule
 from sheen import broker
+from sheen.deploy import tls
 from sheen.settings import Settings
 
 STATIC: dict[str, Any] = {
@@ -126,6 +127,7 @@ def build(settings: Settings) -> dict[str, Any]:
         "task_queues": queues(settings),
         "broker_url": settings.broker_url,
         "result_backend": settings.redis_url,
+        **tls.celery_ssl_options(settings),  # rediss:// broker or backend
         "result_backend_transport_options": transport,
         "worker_concurrency": settings.worker_concurrency,
         "beat_schedule_filename": str(settings.state_dir / "celerybeat-schedule"),

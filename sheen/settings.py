@@ -13,7 +13,7 @@ from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 
@@ -121,6 +121,17 @@ class Settings(BaseModel):
     jwt_secret: SecretStr | None = None
     jwt_audience: str = "sheen-sidecar"
     jwt_issuer: str = "sheen-ops"
+    # TLS (sheen.deploy.tls): rediss:// URLs verify the server against this CA (else the
+    # system's) and may present a client certificate; libpq's sslmode and files for PostgreSQL.
+    redis_tls_ca_file: Path | None = None
+    redis_tls_cert_file: Path | None = None
+    redis_tls_key_file: Path | None = None
+    database_sslmode: str | None = Field(
+        default=None, pattern=r"^(disable|allow|prefer|require|verify-ca|verify-full)$"
+    )
+    database_sslrootcert: Path | None = None
+    database_sslcert: Path | None = None
+    database_sslkey: Path | None = None
 
     @field_validator("broker_url", "redis_url", "database_url")
     @classmethod
@@ -137,15 +148,28 @@ class Settings(BaseModel):
     @property
     def sqlalchemy_url(self) -> str:
         """The database URL with the psycopg 3 driver SQLAlchemy needs."""
-        scheme, rest = self.database_url.split("://", 1)
-        return (
-            f"postgresql+psycopg://{rest}" if scheme != "postgresql+psycopg" else self.database_url
-        )
+        rest = self.database_url.split("://", 1)[1]
+        return self._with_libpq_ssl(f"postgresql+psycopg://{rest}")
 
     @property
     def libpq_url(self) -> str:
         """The database URL as libpq (psycopg.connect, psql) spells it."""
-        return "postgresql://" + self.database_url.split("://", 1)[1]
+        return self._with_libpq_ssl("postgresql://" + self.database_url.split("://", 1)[1])
+
+    def _with_libpq_ssl(self, url: str) -> str:
+        """Add the database_ssl* settings as libpq URI parameters (the URL's own ones win)."""
+        extra = {
+            "sslmode": self.database_sslmode,
+            "sslrootcert": self.database_sslrootcert,
+            "sslcert": self.database_sslcert,
+            "sslkey": self.database_sslkey,
+        }
+        parts = urlsplit(url)
+        query = dict(parse_qsl(parts.query, keep_blank_values=True))
+        added = {k: str(v) for k, v in extra.items() if v is not None and k not in query}
+        if not added:
+            return url
+        return urlunsplit(parts._replace(query=urlencode({**query, **added}, safe="/")))
 
     @property
     def server_key(self) -> str:

@@ -14,6 +14,7 @@ from celery import Celery
 import celeryconfig
 from sheen.errors import ConfigError
 from sheen.settings import load_settings
+from workers.startup import FleetCelery
 
 TASK_MODULES = (
     "tasks.daily_reset",
@@ -30,7 +31,8 @@ TASK_MODULES = (
     "tasks.operations",
 )
 
-app = Celery("sheen", include=list(TASK_MODULES), task_cls="workers.base:FleetTask")
+# FleetCelery: its worker refuses unsafe defaults and sets the metrics folder first.
+app = FleetCelery("sheen", include=list(TASK_MODULES), task_cls="workers.base:FleetTask")
 
 
 @app.on_configure.connect

@@ -1,8 +1,9 @@
 """The worker's scrape endpoint: prometheus-client multiprocess mode under prefork.
 
-Order matters. `celeryd_init` (the first signal of `celery worker`, before any task
-module is imported) points PROMETHEUS_MULTIPROC_DIR at a per-worker folder emptied
-at start; pool children inherit it and each writes its own files. `worker_ready`
+Order matters. The worker class (workers/startup.py, before Celery imports any task
+module and so before `sheen.metrics` creates a metric) points PROMETHEUS_MULTIPROC_DIR
+at a per-worker folder emptied at start; pool children inherit it and each writes its
+own files. `worker_ready`
 starts the HTTP server in the main process (MultiProcessCollector adds the files up,
 plus queue depth and dead letters sampled at scrape time) and seeds the
 last-success gauges from job_runs. A child that exits is marked dead.
@@ -101,11 +102,6 @@ def seed_from_job_runs(settings: Settings) -> None:
         log.warning("last_success_seed_failed", error_type=type(exc).__name__)
         return
     metrics.seed_last_success(times, settings)
-
-
-@signals.celeryd_init.connect
-def _multiproc_dir(sender: Any = None, **_: Any) -> None:
-    prepare_multiproc_dir(load_settings(), str(sender or "worker"))
 
 
 @signals.worker_ready.connect

@@ -30,6 +30,9 @@ def _register() -> None:
     cli.add_command(token.token)
     cli.add_command(dlq.dlq)
     cli.add_command(dashboard.dashboard)
+    from sheen.deploy.flower import flower
+
+    cli.add_command(flower)
     cli.add_command(verify.manifest)
     cli.add_command(verify.verify)
 

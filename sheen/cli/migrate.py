@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from sheen.db.migrate import downgrade, upgrade
-from sheen.settings import load_settings
+from sheen.deploy.checks import refuse_unsafe_start
 
 
 @click.command()
@@ -13,7 +13,7 @@ from sheen.settings import load_settings
 @click.option("--down", is_flag=True, help="Downgrade to --revision instead of upgrading.")
 def migrate(revision: str, down: bool) -> None:
     """Apply Alembic migrations (upgrade to head by default)."""
-    url = load_settings().sqlalchemy_url
+    url = refuse_unsafe_start("migrate").sqlalchemy_url
     if down:
         downgrade(url, revision)
     else:

@@ -7,7 +7,7 @@ import sys
 
 import click
 
-from sheen.settings import load_settings
+from sheen.deploy.checks import refuse_unsafe_start
 
 
 @click.command()
@@ -19,7 +19,7 @@ def sidecar(host: str | None, port: int | None, workers: int, dev: bool) -> None
     """Serve /healthz, /readyz, /metrics, /api/*, /openapi.json and the dashboard."""
     from sheen.sidecar import create_app
 
-    settings = load_settings()
+    settings = refuse_unsafe_start("sidecar")
     host = host or settings.sidecar_host
     port = port or settings.sidecar_port
     app = create_app(settings)  # fail fast (exit 2) on a bad key or auth setting

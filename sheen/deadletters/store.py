@@ -77,7 +77,12 @@ def open_store(
         return RabbitDeadLetters(broker_url, timeout=socket_timeout, delivery_limit=delivery_limit)
     import redis
 
+    from sheen.deploy.tls import redis_tls_kwargs
+
     client = redis.Redis.from_url(
-        broker_url, socket_timeout=socket_timeout, socket_connect_timeout=min(socket_timeout, 5)
+        broker_url,
+        socket_timeout=socket_timeout,
+        socket_connect_timeout=min(socket_timeout, 5),
+        **redis_tls_kwargs(broker_url),
     )
     return DeadLetterRegistry(client)

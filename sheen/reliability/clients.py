@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import redis
 
+from sheen.deploy.tls import redis_tls_kwargs
 from sheen.settings import Settings
 
 _clients: dict[str, redis.Redis] = {}
@@ -12,7 +13,9 @@ _clients: dict[str, redis.Redis] = {}
 def redis_for(url: str) -> redis.Redis:
     client = _clients.get(url)
     if client is None:
-        client = redis.Redis.from_url(url, socket_timeout=10, socket_connect_timeout=5)
+        client = redis.Redis.from_url(
+            url, socket_timeout=10, socket_connect_timeout=5, **redis_tls_kwargs(url)
+        )
         _clients[url] = client
     return client
 

@@ -12,6 +12,7 @@ from typing import Any
 import redis
 
 from sheen import broker
+from sheen.deploy.tls import redis_tls_kwargs
 from sheen.services.queues import AmqpDepths, queue_depths
 from sheen.settings import Settings
 
@@ -20,7 +21,10 @@ REDIS_TIMEOUT_SECONDS = 2.0
 
 def redis_client(url: str) -> redis.Redis:
     return redis.Redis.from_url(
-        url, socket_timeout=REDIS_TIMEOUT_SECONDS, socket_connect_timeout=REDIS_TIMEOUT_SECONDS
+        url,
+        socket_timeout=REDIS_TIMEOUT_SECONDS,
+        socket_connect_timeout=REDIS_TIMEOUT_SECONDS,
+        **redis_tls_kwargs(url),
     )
 
 

@@ -1,0 +1,1 @@
+"""Deployment safety: start-up refusals, TLS options, the Flower entry point, health checks."""
