@@ -53,7 +53,18 @@ JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "jobs.cleanup_artifacts", crontab(minute="15"), "hourly at :15", 300, "hour", 3600
     ),
+    # Artifact lifecycle after the soft delete (sheen/artifacts): hot -> cold, then purge.
+    ScheduledJob(
+        "jobs.artifacts_cold_move", crontab(minute="25"), "hourly at :25", 600, "hour", 3600
+    ),
+    ScheduledJob(
+        "jobs.artifacts_purge", crontab(minute="35", hour="3"), "daily 03:35 UTC", 600, "day", 86400
+    ),
     ScheduledJob("jobs.dlq_digest", crontab(minute="0"), "hourly at :00", 20, "hour", 3600),
+    # Done-marks are kept by time (SHEEN_DONE_MARK_RETENTION_DAYS): older ones go, in batches.
+    ScheduledJob(
+        "jobs.prune_done_marks", crontab(minute="10", hour="4"), "daily 04:10 UTC", 60, "day", 86400
+    ),
     # Evaluates the SLOs and advances the degraded state whether or not anyone looks.
     ScheduledJob("ops.server_health", crontab(minute="*"), "every minute", 10, "minute", 60),
 )

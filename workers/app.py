@@ -29,6 +29,7 @@ TASK_MODULES = (
     "tasks.notifications",
     "tasks.artifacts",
     "tasks.operations",
+    "tasks.maintenance",
 )
 
 # FleetCelery: its worker refuses unsafe defaults and sets the metrics folder first.

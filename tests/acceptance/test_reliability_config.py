@@ -9,6 +9,16 @@ import pytest
     ("pool", "env", "needle"),
     [
         ("prefork", {"SHEEN_VISIBILITY_TIMEOUT_SECONDS": "930"}, "must be longer than the longest"),
+        (
+            "prefork",
+            {"SHEEN_RETRY_BACKOFF_MAX_SECONDS": "3600"},
+            "SHEEN_RETRY_BACKOFF_MAX_SECONDS=3600 (x scale 1 = 3600 s) must be shorter",
+        ),
+        (
+            "prefork",
+            {"SHEEN_DONE_KEY_RETENTION_SECONDS": "3600"},
+            "SHEEN_DONE_KEY_RETENTION_SECONDS=3600 must be at least",
+        ),
         ("solo", {}, "pool 'solo' cannot enforce time limits"),
         ("threads", {}, "pool 'thread' cannot enforce time limits"),
         (
@@ -17,7 +27,14 @@ import pytest
             "probe.unsafe_ack acks late without reject_on_worker_lost",
         ),
     ],
-    ids=["visibility-timeout", "solo", "threads", "late-ack-without-reject"],
+    ids=[
+        "visibility-timeout",
+        "backoff-cap",
+        "done-key-retention",
+        "solo",
+        "threads",
+        "late-ack-without-reject",
+    ],
 )
 def test_unsafe_configuration_exits_2(services, start_worker, pool, env, needle):
     """Each unsafe configuration stops the worker before it consumes anything: exit 2, one line."""
