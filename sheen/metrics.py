@@ -115,6 +115,11 @@ QUEUE_DEPTH_NAME = "sheen_queue_depth"
 QUEUE_DEPTH_HELP = "Messages waiting in a queue, sampled (Redis LLEN) at scrape time."
 DEAD_LETTERS_NAME = "sheen_dead_letters"
 DEAD_LETTERS_HELP = "Messages in the dead-letter queue by job, sampled at scrape time."
+TASKS_MISSING_NAME = "sheen_tasks_missing"
+TASKS_MISSING_HELP = (
+    "Tasks sent but never finished past the visibility timeout plus a margin (lost-task "
+    "ledger, dead letters excluded), sampled at scrape time."
+)
 
 
 def fleet_labels(settings: Settings | None = None) -> tuple[str, str, str]:
@@ -220,10 +225,12 @@ class SampledStateCollector(Collector):
         settings: Settings,
         queue_depths: Callable[[], Mapping[str, int]],
         dead_letters: Callable[[], Mapping[str, int]] | None = None,
+        missing_tasks: Callable[[], int] | None = None,
     ) -> None:
         self.settings = settings
         self.queue_depths = queue_depths
         self.dead_letters = dead_letters
+        self.missing_tasks = missing_tasks
 
     def _family(self, name: str, help_text: str, subject: str) -> GaugeMetricFamily:
         return GaugeMetricFamily(name, help_text, labels=[*FLEET_LABELS, subject])
@@ -239,6 +246,14 @@ class SampledStateCollector(Collector):
             for job, value in _safely(self.dead_letters).items():
                 dead.add_metric([*base, job], float(value))
             yield dead
+        if self.missing_tasks is not None:
+            missing = _safely(lambda: {"": self.missing_tasks() if self.missing_tasks else 0})
+            if missing:
+                lost = GaugeMetricFamily(
+                    TASKS_MISSING_NAME, TASKS_MISSING_HELP, labels=FLEET_LABELS
+                )
+                lost.add_metric(base, float(missing[""]))
+                yield lost
 
     def describe(self) -> Iterable[Any]:
         return []

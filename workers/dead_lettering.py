@@ -19,6 +19,7 @@ from celery.exceptions import SoftTimeLimitExceeded, TimeLimitExceeded
 from sheen.deadletters import DeadLetter, DeadLetterStore, open_store
 from sheen.errors import PoisonPill, RetriesExhausted
 from sheen.settings import Settings, load_settings
+from workers.accounting import record_done
 
 log = structlog.get_logger("sheen.deadletters")
 MAX_BODY_CHARS = 4000
@@ -59,6 +60,7 @@ def describe(exc: BaseException | None) -> tuple[str | None, str | None, str | N
 def dead_letter(letter: DeadLetter, settings: Settings | None = None) -> None:
     """Add the letter; log `dead_lettered` (job, reason, ids: never the payload)."""
     added = registry(settings).add(letter)
+    record_done(letter.task_id, letter.task)  # the letter is the task's terminal outcome
     log.error(
         "dead_lettered",
         job=letter.job,

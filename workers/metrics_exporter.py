@@ -56,6 +56,7 @@ def scrape_registry(settings: Settings) -> Any:
     from prometheus_client import CollectorRegistry
     from prometheus_client.multiprocess import MultiProcessCollector
 
+    from sheen.ledger.audit import missing_count
     from sheen.metrics import SampledStateCollector
     from sheen.services.state_sources import dead_letter_counts, queue_depth_sampler
 
@@ -63,7 +64,10 @@ def scrape_registry(settings: Settings) -> Any:
     MultiProcessCollector(registry)
     registry.register(
         SampledStateCollector(
-            settings, queue_depth_sampler(settings), lambda: dead_letter_counts(settings)
+            settings,
+            queue_depth_sampler(settings),
+            lambda: dead_letter_counts(settings),
+            lambda: missing_count(settings),
         )
     )
     return registry

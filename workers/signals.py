@@ -11,6 +11,7 @@ from typing import Any
 from celery import signals
 
 import celeryconfig
+import workers.accounting  # noqa: F401  (lost-task accounting: sent at publish, done at the end)
 from sheen.db.engine import dispose_engines
 from sheen.logging import configure_logging
 from sheen.settings import Settings, load_settings

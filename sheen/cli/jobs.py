@@ -148,7 +148,10 @@ def audit(since: str, as_json: bool) -> None:
     else:
         emit_table(
             ["task id", "task", "due (UTC)"],
-            [[m.task_id, m.task, isoformat(datetime.fromtimestamp(m.due_at, UTC))] for m in report.missing],
+            [
+                [m.task_id, m.task, isoformat(datetime.fromtimestamp(m.due_at, UTC))]
+                for m in report.missing
+            ],
         )
         click.echo(
             f"{len(report.missing)} missing, {report.open_tasks} open "

@@ -35,6 +35,7 @@ FLEET_METRICS = {
     "sheen_job_retries_total": "counter",
     "sheen_dead_letters": "gauge",
     "sheen_queue_depth": "gauge",
+    "sheen_tasks_missing": "gauge",
     "sheen_queue_wait_seconds": "histogram",
     "sheen_external_requests_total": "counter",
     "sheen_job_last_success_timestamp_seconds": "gauge",
