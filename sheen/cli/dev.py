@@ -22,8 +22,14 @@ from sheen.errors import SheenError
     help="Where embedded services keep their data.",
 )
 @click.option("--concurrency", default=2, show_default=True, help="Worker pool processes.")
-def dev(state_dir: Path, concurrency: int) -> None:
-    """Run embedded services (when no URL is set), migrate, then beat and a worker."""
+@click.pass_context
+def dev(ctx: click.Context, state_dir: Path, concurrency: int) -> None:
+    """Run embedded services (when no URL is set), migrate, then beat and a worker.
+
+    `sheen-ops dev seed` fills the database with demo data instead.
+    """
+    if ctx.invoked_subcommand is not None:
+        return
     refuse_unsafe_start("sheen-ops dev")
     status = 0
     try:
