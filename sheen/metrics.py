@@ -88,6 +88,31 @@ LAST_SUCCESS = Gauge(
 SERVER_DEGRADED = Gauge(
     "sheen_server_degraded",
     "1 while two or more SLOs have been violated for the degraded window, else 0.",
+ARTIFACT_LIFECYCLE = Counter(
+    "sheen_artifact_lifecycle",
+    "Artifacts through a lifecycle step (status): soft_deleted, moved, purged.",
+    [*FLEET_LABELS, "status"],
+    registry=REGISTRY,
+)
+ARTIFACT_RESTORES = Counter(
+    "sheen_artifact_restores",
+    "Artifact restore attempts by outcome: restored, verified (dry run), refused.",
+    [*FLEET_LABELS, "status"],
+    registry=REGISTRY,
+)
+ARTIFACT_RESTORE_REFUSALS = Counter(
+    "sheen_artifact_restore_refusals",
+    "Refused artifact restores by reason: hash_mismatch, purged, missing, not_deleted, not_found.",
+    [*FLEET_LABELS, "status"],
+    registry=REGISTRY,
+)
+MIGRATION_ANALYTICS_EVENTS = Counter(
+    "sheen_migration_analytics_events",
+    "Migration analytics events by outcome: written, duplicate (a redelivery), refused "
+    "(validation), error (the database did not take it).",
+    [*FLEET_LABELS, "status"],
+    registry=REGISTRY,
+)
     [*FLEET_LABELS],
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
@@ -194,6 +219,43 @@ class ExternalCall:
 
 
 @contextmanager
+ANALYTICS_OUTCOMES = frozenset({"written", "duplicate", "refused", "error"})
+
+
+def record_analytics_event(outcome: str, settings: Settings | None = None) -> None:
+    """Count one migration analytics event by what became of it."""
+    if outcome not in ANALYTICS_OUTCOMES:
+        raise ValueError(f"unknown analytics outcome {outcome!r}")
+    MIGRATION_ANALYTICS_EVENTS.labels(*fleet_labels(settings), outcome).inc()
+
+
+ARTIFACT_STEPS = frozenset({"soft_deleted", "moved", "purged"})
+RESTORE_REFUSAL_REASONS = frozenset(
+    {"hash_mismatch", "purged", "missing", "not_deleted", "not_found"}
+)
+
+
+def record_artifact_lifecycle(step: str, count: int, settings: Settings | None = None) -> None:
+    """Count artifacts that went through one lifecycle step."""
+    if step not in ARTIFACT_STEPS:
+        raise ValueError(f"unknown artifact lifecycle step {step!r}")
+    if count:
+        ARTIFACT_LIFECYCLE.labels(*fleet_labels(settings), step).inc(count)
+
+
+def record_artifact_restore(
+    outcome: str, reason: str | None = None, settings: Settings | None = None
+) -> None:
+    """Count one restore attempt; a refusal also by its reason."""
+    if outcome not in ("restored", "verified", "refused"):
+        raise ValueError(f"unknown restore outcome {outcome!r}")
+    ARTIFACT_RESTORES.labels(*fleet_labels(settings), outcome).inc()
+    if outcome == "refused":
+        if reason not in RESTORE_REFUSAL_REASONS:
+            raise ValueError(f"unknown restore refusal reason {reason!r}")
+        ARTIFACT_RESTORE_REFUSALS.labels(*fleet_labels(settings), reason).inc()
+
+
 def external_request(dependency: str, settings: Settings | None = None) -> Iterator[ExternalCall]:
     """Count one outgoing call: `error` if the block raises or calls `fail()`, else `success`.
 

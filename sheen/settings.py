@@ -34,6 +34,8 @@ _URL_SCHEMES = {
     "broker_url": {"redis", "rediss", "amqp", "amqps", "pyamqp"},
     "redis_url": {"redis", "rediss", "unix"},
     "database_url": {"postgresql", "postgresql+psycopg", "postgres"},
+    # Artifact storage: an S3 API (http/https), or a local directory (file://, `make run`).
+    "s3_endpoint_url": {"http", "https", "file"},
 }
 
 
@@ -59,6 +61,25 @@ class Settings(BaseModel):
     ghost_build_threshold_seconds: int = Field(default=900, ge=60)
     artifact_retention_days: int = Field(default=30, ge=1)
     artifact_keep_latest: int = Field(default=5, ge=0)
+    # Artifact lifecycle (sheen/artifacts): soft-deleted -> cold after N days -> purged after M.
+    artifact_soft_delete_days: int = Field(default=14, ge=1)
+    artifact_cold_retention_days: int = Field(default=180, ge=1)
+    artifact_hot_bucket: str = Field(
+        default="sheen-artifacts", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$"
+    )
+    artifact_cold_bucket: str = Field(
+        default="sheen-artifacts-cold", pattern=r"^[a-z0-9][a-z0-9.-]{2,62}$"
+    )
+    artifact_copy_concurrency: int = Field(default=16, ge=1, le=128)
+    # The cold bucket's lifecycle rule (`sheen-ops artifacts lifecycle apply`).
+    artifact_archive_after_days: int = Field(default=30, ge=0)
+    artifact_archive_storage_class: str = Field(default="GLACIER", pattern=r"^[A-Z_]+$")
+    # No endpoint: boto3's default (AWS). file:///dir: objects as files under dir.
+    s3_endpoint_url: str | None = Field(default=None, pattern=r"^(https?|file)://")
+    s3_region: str = Field(default="us-east-1", pattern=r"^[a-z0-9-]{1,32}$")
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: SecretStr | None = None
+    s3_max_attempts: int = Field(default=5, ge=1, le=20)
     # Version restore: archives are read from, and working directories live under, these roots.
     # Who `sheen-ops dlq requeue|purge` records in the audit table (default user@host).
     ops_actor: str | None = Field(default=None, max_length=200)

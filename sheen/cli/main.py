@@ -21,7 +21,18 @@ def cli() -> None:
 
 
 def _register() -> None:
-    from sheen.cli import dashboard, dev, dlq, jobs, migrate, sidecar, token, verify
+    from sheen.cli import (
+        artifacts,
+        audit,
+        dashboard,
+        dev,
+        dlq,
+        jobs,
+        migrate,
+        sidecar,
+        token,
+        verify,
+    )
 
     cli.add_command(migrate.migrate)
     cli.add_command(jobs.jobs)
@@ -35,6 +46,8 @@ def _register() -> None:
     cli.add_command(flower)
     cli.add_command(verify.manifest)
     cli.add_command(verify.verify)
+    cli.add_command(artifacts.artifacts)
+    cli.add_command(audit.audit)
 
 
 def main() -> None:

@@ -119,6 +119,9 @@ build_artifacts = Table(
     CheckConstraint("size_bytes >= 0", name="size_non_negative"),
     CheckConstraint(
         "moved_to_cold_at IS NULL OR (soft_deleted_at IS NOT NULL AND cold_storage_key IS NOT NULL)",
+    # Set once the hot object of a moved artifact is deleted (0006): a crash between the
+    # cold move and the hot delete leaves it NULL, and the next run finishes the delete.
+    Column("hot_deleted_at", DateTime(timezone=True)),
         name="cold_after_soft_delete",
     ),
     CheckConstraint(
@@ -217,6 +220,10 @@ Index("ix_dead_letter_audit_created", dead_letter_audit.c.created_at)
 
 # Hourly roll-up of job_runs kept by triggers (0003): runs per job, UTC hour, status and
 # duration bucket, so the 24 h overview reads a few hundred rows instead of the raw runs.
+    # Hash chain (0006, sheen/artifacts/chain.py): filled by the insert trigger.
+    Column("chain_seq", BigInteger, nullable=False, unique=True),
+    Column("prev_hash", Text, nullable=False),
+    Column("row_hash", Text, nullable=False),
 job_run_rollups = Table(
     "job_run_rollups",
     metadata,
@@ -379,6 +386,108 @@ VERIFICATION_AUDIT_TABLES = (
 
 # --- fleet accounting (0009) ---
 
+# Hot -> cold -> purge (sheen/artifacts): the walks of each step, and the reference check
+# of a purge (other unpurged artifacts with the same content), each read a partial index.
+Index(
+    "ix_build_artifacts_due_cold",
+    build_artifacts.c.id,
+    postgresql_where=text(
+        "soft_deleted_at IS NOT NULL AND moved_to_cold_at IS NULL AND purged_at IS NULL"
+    ),
+)
+Index(
+    "ix_build_artifacts_cold",
+    build_artifacts.c.id,
+    postgresql_where=text("moved_to_cold_at IS NOT NULL AND purged_at IS NULL"),
+)
+Index(
+    "ix_build_artifacts_hot_pending",
+    build_artifacts.c.id,
+    postgresql_where=text("moved_to_cold_at IS NOT NULL AND hot_deleted_at IS NULL"),
+)
+Index(
+    "ix_build_artifacts_unpurged_sha256",
+    build_artifacts.c.sha256,
+    postgresql_where=text("purged_at IS NULL"),
+)
+
+# The head of each hash-chained log: the insert trigger locks this row, so inserts into
+# one log are linked in one order whatever the concurrency; `audit verify` compares the
+# last row against it (a removed tail shows).
+audit_chain_heads = Table(
+    "audit_chain_heads",
+    metadata,
+    Column("log", Text, primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_hash", Text, nullable=False),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+)
+
+
+def _chain_columns() -> list[Any]:
+    """The columns every hash-chained log carries (filled by `sheen_chain_link()`)."""
+    return [
+        Column("chain_seq", BigInteger, nullable=False, unique=True),
+        Column("prev_hash", Text, nullable=False),
+        Column("row_hash", Text, nullable=False),
+        CheckConstraint(f"prev_hash {_SHA256} AND row_hash {_SHA256}", name="chain_hex"),
+    ]
+
+
+# Every soft delete, move to cold storage and purge, one row per artifact.
+cleanup_audit_log = Table(
+    "cleanup_audit_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("artifact_id", UUID(as_uuid=True), nullable=False),
+    Column("action", Text, nullable=False),
+    Column("sha256", Text, nullable=False),
+    Column("storage_key", Text, nullable=False),
+    Column("cold_storage_key", Text),
+    Column("job", Text, nullable=False),
+    # The lifecycle clock of the action (a job's window), beside the wall clock.
+    Column("effective_at", DateTime(timezone=True), nullable=False),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    *_chain_columns(),
+    CheckConstraint("action IN ('soft_delete', 'move_to_cold', 'purge')", name="action_known"),
+    CheckConstraint(f"sha256 {_SHA256}", name="sha256_hex"),
+    CheckConstraint("action = 'soft_delete' OR cold_storage_key IS NOT NULL", name="cold_has_key"),
+)
+Index("ix_cleanup_audit_log_artifact", cleanup_audit_log.c.artifact_id)
+
+# Every restore attempt: who, which artifact, from where, the outcome and both hashes.
+artifact_recovery_log = Table(
+    "artifact_recovery_log",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("artifact_id", UUID(as_uuid=True), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("task_id", Text),
+    Column("source", Text),
+    Column("outcome", Text, nullable=False),
+    Column("reason", Text),
+    Column("dry_run", Boolean, nullable=False, server_default=text("false")),
+    Column("expected_sha256", Text),
+    Column("actual_sha256", Text),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    *_chain_columns(),
+    CheckConstraint("source IS NULL OR source IN ('hot', 'cold')", name="source_known"),
+    CheckConstraint("outcome IN ('restored', 'verified', 'refused')", name="outcome_known"),
+    CheckConstraint(
+        f"(expected_sha256 IS NULL OR expected_sha256 {_SHA256})"
+        f" AND (actual_sha256 IS NULL OR actual_sha256 {_SHA256})",
+        name="sha256_hex",
+    ),
+    CheckConstraint(
+        "(outcome IN ('restored', 'verified') AND source IS NOT NULL AND actual_sha256 = expected_sha256"
+        " AND reason IS NULL) OR (outcome = 'refused' AND reason IS NOT NULL)",
+        name="restored_matches_hash",
+    ),
+)
+Index("ix_artifact_recovery_log_artifact", artifact_recovery_log.c.artifact_id)
+ARTIFACT_AUDIT_TABLES = ("cleanup_audit_log", "artifact_recovery_log")
+# Logs whose rows are hash-chained (sheen_chain_link trigger); `sheen-ops audit verify`.
+CHAINED_LOGS = ("cleanup_audit_log", "artifact_recovery_log", "dead_letter_audit")
 # --- operations (0010) ---
 
 APPEND_ONLY_TABLES = ("usage_events", "project_build_events")
