@@ -7,8 +7,8 @@ from typing import Any
 
 from beat_schedule import JOBS_BY_NAME
 from schemas.jobs import CleanupArtifactsPayload
+from sheen.artifacts.soft_delete import soft_delete_stale
 from sheen.db.engine import get_engine
-from sheen.services.artifacts import soft_delete_stale
 from tasks.ghost_builds import WindowJob
 from tasks.scheduled import job_options
 from workers.app import app

@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime, timedelta
 
 from sqlalchemy import text
 
-from sheen.services.artifacts import soft_delete_stale
+from sheen.artifacts.soft_delete import soft_delete_stale
 from sheen.services.builds import fail_ghost_builds
 from tests.factories import seed_artifacts, seed_builds, seed_users
 

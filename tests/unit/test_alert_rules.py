@@ -40,6 +40,9 @@ FLEET_METRICS = {
     "sheen_external_requests_total": "counter",
     "sheen_job_last_success_timestamp_seconds": "gauge",
     "sheen_migration_verifications_total": "counter",
+    "sheen_artifact_lifecycle_total": "counter",
+    "sheen_artifact_restores_total": "counter",
+    "sheen_artifact_restore_refusals_total": "counter",
     "sheen_server_degraded": "gauge",
     "sheen_slo_violated": "gauge",
 }
@@ -54,6 +57,8 @@ SCHEDULED_PERIODS = {
     "jobs.daily_bonus_reset": 86400,
     "jobs.ghost_build_detection": 300,
     "jobs.cleanup_artifacts": 3600,
+    "jobs.artifacts_cold_move": 3600,
+    "jobs.artifacts_purge": 86400,
     "jobs.dlq_digest": 3600,
     "ops.server_health": 60,
 }
