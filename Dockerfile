@@ -9,6 +9,8 @@ COPY workers ./workers
 COPY tasks ./tasks
 COPY schemas ./schemas
 COPY migrations ./migrations
-RUN pip install -e . && useradd --system --uid 1000 sheen
+# The notification catalogs' .mo files are compiled here, as `make install` does.
+RUN pip install -e . && pybabel compile -D messages -d sheen/notifications/locale \
+    && useradd --system --uid 1000 sheen
 USER sheen
 CMD ["celery", "-A", "workers.app", "worker", "--pool", "prefork", "-Q", "jobs"]

@@ -14,7 +14,28 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[embedded,dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+install: $(STAMP) $(CATALOGS_MO)
+
+# Trust & safety notification catalogs: the .po sources are in git, the compiled .mo are not
+# (git-ignored): `make install` (so `make test` and `make run`) compiles any that are missing
+# or older than their .po. `catalogs-extract` / `catalogs-update` after changing message ids;
+# see docs/how-to/trust-safety-notifications.md.
+LOCALE_DIR   := sheen/notifications/locale
+CATALOGS_PO  := $(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/messages.po)
+CATALOGS_MO  := $(CATALOGS_PO:.po=.mo)
+.PHONY: catalogs catalogs-extract catalogs-update
+catalogs: $(CATALOGS_MO)
+
+$(LOCALE_DIR)/%/LC_MESSAGES/messages.mo: $(LOCALE_DIR)/%/LC_MESSAGES/messages.po | $(STAMP)
+	$(BIN)/pybabel compile --statistics -D messages -d $(LOCALE_DIR) -l $*
+
+catalogs-extract: $(STAMP)
+	$(BIN)/pybabel extract -F sheen/notifications/babel.cfg -k N_ -k NP_:1,2 \
+		--no-default-keywords --sort-output --omit-header -o $(LOCALE_DIR)/messages.pot sheen/notifications
+
+catalogs-update: catalogs-extract
+	$(BIN)/pybabel update -i $(LOCALE_DIR)/messages.pot -D messages -d $(LOCALE_DIR) \
+		--no-fuzzy-matching --omit-header --width 100
 
 # System tools the tests need (promtool and prometheus, headless Chromium, a compose
 # implementation), from Debian's packages when missing.

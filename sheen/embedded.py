@@ -168,6 +168,10 @@ class EmbeddedPostgres:
     port: int
     database: str = "sheen"
     durable: bool = True  # tests turn fsync off; a laptop's data deserves it on
+    bin_dir: Path | None = None  # these binaries instead of the preferred ones (tests: pgserver's)
+
+    def _bindir(self) -> Path:
+        return self.bin_dir or postgres_bin_dir()
 
     @property
     def url(self) -> str:
@@ -190,7 +194,7 @@ class EmbeddedPostgres:
             raise EmbeddedError(f"{Path(argv[0]).name} failed: {tail[0]}")
 
     def start(self) -> EmbeddedPostgres:
-        bindir = postgres_bin_dir()
+        bindir = self._bindir()
         self.data_dir = self.data_dir.resolve()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         user = _run_as()
@@ -248,7 +252,7 @@ class EmbeddedPostgres:
         if (self.data_dir / "postmaster.pid").exists():
             with contextlib.suppress(EmbeddedError):
                 self._run(
-                    str(postgres_bin_dir() / "pg_ctl"),
+                    str(self._bindir() / "pg_ctl"),
                     "-D",
                     str(self.data_dir),
                     "-m",

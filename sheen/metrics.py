@@ -29,7 +29,7 @@ from sheen.settings import Settings, load_settings
 FLEET_LABELS = ("service", "environment", "region")
 LABELS = frozenset({*FLEET_LABELS, "job", "queue", "dependency", "slo", "status"})
 RUN_STATUSES = frozenset({"success", "failure", "retry", "timeout", "skipped"})
-DEPENDENCIES = frozenset({"webhook", "s3", "http"})
+DEPENDENCIES = frozenset({"webhook", "s3", "http", "smtp"})
 # Publish-to-start latency: the alert thresholds (30 s, 60 s) must be bucket bounds.
 QUEUE_WAIT_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 20, 30, 45, 60, 120, 300, 900)
 DURATION_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300, 600, 900, 1800)

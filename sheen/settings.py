@@ -142,6 +142,24 @@ class Settings(BaseModel):
     jwt_secret: SecretStr | None = None
     jwt_audience: str = "sheen-sidecar"
     jwt_issuer: str = "sheen-ops"
+    # Trust & safety notifications (sheen/notifications): the kill switch (off: every request
+    # is recorded suppressed, nothing is sent; also read as TRUST_SAFETY_NOTIFICATIONS), SMTP,
+    # the appeal link's signing secret, lifetime and base URL, and the helpdesk webhook.
+    trust_safety_notifications: bool = True
+    smtp_host: str = "127.0.0.1"
+    smtp_port: int = Field(default=25, ge=1, le=65535)
+    smtp_tls: str = Field(default="none", pattern=r"^(none|starttls|ssl)$")
+    smtp_username: str | None = None
+    smtp_password: SecretStr | None = None
+    smtp_sender: str = Field(
+        default="SheenApps Trust & Safety <trust-safety@sheenapps.local>", max_length=200
+    )
+    smtp_timeout_seconds: float = Field(default=10.0, gt=0, le=120)
+    appeal_base_url: str = Field(default="http://127.0.0.1:3000/appeal", pattern=r"^https?://")
+    appeal_token_secret: SecretStr | None = Field(default=None, min_length=32)
+    appeal_token_ttl_seconds: int = Field(default=30 * 86400, ge=60)
+    appeal_webhook_url: str | None = Field(default=None, pattern=r"^https?://")
+    appeal_webhook_timeout_seconds: float = Field(default=10.0, gt=0, le=60)
     # TLS (sheen.deploy.tls): rediss:// URLs verify the server against this CA (else the
     # system's) and may present a client certificate; libpq's sslmode and files for PostgreSQL.
     redis_tls_ca_file: Path | None = None
@@ -227,6 +245,14 @@ def parse_settings(environ: Mapping[str, str]) -> Settings:
         value = environ.get(env_name(field))
         if value is not None and value != "":
             raw[field] = value
+    # The kill switch is also read without the prefix; either one saying off turns it off.
+    alias = environ.get("TRUST_SAFETY_NOTIFICATIONS", "").strip()
+    if alias.lower() in ("off", "false", "0", "no", "n", "f"):
+        raw["trust_safety_notifications"] = "off"
+    elif alias:
+        raw.setdefault("trust_safety_notifications", alias)
+    if "analytics_emit" not in raw and environ.get("ANALYTICS_EMIT"):
+        raw["analytics_emit"] = environ["ANALYTICS_EMIT"]  # the name operators already know
     state_dir = Path(raw.get("state_dir", ".sheen"))
     for field, url in _embedded_urls(state_dir).items():
         raw.setdefault(field, url)

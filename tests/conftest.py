@@ -47,6 +47,8 @@ DATA_TABLES = (
     "verified_releases",
     "migration_verification_runs",
     "migration_verification_results",
+    "appeal_tickets",
+    "trust_safety_notifications",
 )
 
 

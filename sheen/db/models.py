@@ -42,6 +42,8 @@ users = Table(
     metadata,
     Column("id", UUID(as_uuid=True), primary_key=True),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # Where trust & safety notifications are sent (0007); personal data: never logged.
+    Column("email", Text),
     schema="auth",
 )
 
@@ -490,6 +492,176 @@ Index("ix_artifact_recovery_log_artifact", artifact_recovery_log.c.artifact_id)
 ARTIFACT_AUDIT_TABLES = ("cleanup_audit_log", "artifact_recovery_log")
 # Logs whose rows are hash-chained (sheen_chain_link trigger); `sheen-ops audit verify`.
 CHAINED_LOGS = ("cleanup_audit_log", "artifact_recovery_log", "dead_letter_audit")
+
+# --- trust & safety notifications (0007) ---
+# One row per notification request (sheen/notifications): sent, or suppressed with a reason.
+# At most one counted row (pending or sent) per user and category per 12 hours: an exclusion
+# constraint where btree_gist exists, else a locking insert trigger (see 0007).
+TSN_CATEGORIES = ("content_violation", "account_warning", "temporary_restriction", "appeal_update")
+_IN_CATEGORIES = "category IN ({})".format(", ".join(f"'{c}'" for c in TSN_CATEGORIES))
+
+trust_safety_notifications = Table(
+    "trust_safety_notifications",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id"), nullable=False),
+    Column("category", Text, nullable=False),
+    Column("locale", Text, nullable=False),
+    Column("params", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("status", Text, nullable=False),
+    Column("suppressed_reason", Text),
+    Column("failure_reason", Text),
+    # The request's idempotency key: a redelivered request finds its own row.
+    Column("request_key", Text, nullable=False, unique=True),
+    Column("attempts", SmallInteger, nullable=False, server_default=text("0")),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("sent_at", DateTime(timezone=True)),
+    Column("read_at", DateTime(timezone=True)),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(_IN_CATEGORIES, name="category_known"),
+    CheckConstraint("locale IN ('en', 'es', 'fr')", name="locale_known"),
+    CheckConstraint("jsonb_typeof(params) = 'object'", name="params_object"),
+    CheckConstraint("status IN ('pending', 'sent', 'suppressed', 'failed')", name="status_known"),
+    CheckConstraint(
+        "(status = 'suppressed') = (suppressed_reason IS NOT NULL)"
+        " AND (suppressed_reason IS NULL OR suppressed_reason IN ('rate_limited', 'kill_switch'))",
+        name="suppressed_has_reason",
+    ),
+    CheckConstraint("status <> 'failed' OR failure_reason IS NOT NULL", name="failed_has_reason"),
+    CheckConstraint("(status = 'sent') = (sent_at IS NOT NULL)", name="sent_has_time"),
+)
+# The user's unread notifications of a category, newest first; a user's history by status.
+Index(
+    "ix_tsn_unread_cat_created",
+    trust_safety_notifications.c.user_id,
+    trust_safety_notifications.c.category,
+    trust_safety_notifications.c.created_at.desc(),
+    postgresql_where=text("read_at IS NULL"),
+)
+Index(
+    "ix_tsn_user_status_created",
+    trust_safety_notifications.c.user_id,
+    trust_safety_notifications.c.status,
+    trust_safety_notifications.c.created_at.desc(),
+)
+Index(
+    "ix_tsn_counted_user_cat_created",
+    trust_safety_notifications.c.user_id,
+    trust_safety_notifications.c.category,
+    trust_safety_notifications.c.created_at,
+    postgresql_where=text("status IN ('pending', 'sent')"),
+)
+
+# An appeal of one notification; its only foreign key is the notification (the user is
+# the notification's). `context` is appended by the fleet: category, dates, locale and the
+# public text the user saw, never internal codes.
+appeal_tickets = Table(
+    "appeal_tickets",
+    metadata,
+    Column("id", UUID(as_uuid=True), primary_key=True, server_default=text("gen_random_uuid()")),
+    Column(
+        "notification_id",
+        UUID(as_uuid=True),
+        ForeignKey("trust_safety_notifications.id"),
+        nullable=False,
+        unique=True,
+    ),
+    Column("user_message", Text, nullable=False),
+    Column("context", JSONB, nullable=False),
+    Column("status", Text, nullable=False, server_default=text("'open'")),
+    Column("forwarded_at", DateTime(timezone=True)),
+    Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    Column("updated_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint("status IN ('open', 'in_review', 'resolved')", name="status_known"),
+    CheckConstraint("jsonb_typeof(context) = 'object'", name="context_object"),
+    CheckConstraint("char_length(user_message) <= 5000", name="message_bounded"),
+)
+Index(
+    "ix_appeal_tickets_status_created", appeal_tickets.c.status, appeal_tickets.c.created_at.desc()
+)
+TRUST_SAFETY_TABLES = ("appeal_tickets", "trust_safety_notifications")
+
+# --- migration analytics (0008) ---
+# Five events per migration (sheen/analytics), written by the fleet's own role only; the
+# dashboards read them as the read-only role `sheen_analytics_reader`. One row per
+# (task, type, attempt, step): a redelivered task never writes the same event twice.
+ANALYTICS_EVENT_TYPES = ("started", "step_completed", "retry", "completed", "failed")
+migration_analytics_events = Table(
+    "migration_analytics_events",
+    metadata,
+    Column("id", BigInteger, primary_key=True, autoincrement=True),
+    Column("event_type", Text, nullable=False),
+    Column("migration_id", UUID(as_uuid=True), nullable=False),
+    Column("user_id", UUID(as_uuid=True), ForeignKey("auth.users.id"), nullable=False),
+    Column("task_id", Text, nullable=False),
+    Column("job", Text, nullable=False),
+    Column("step", Text, nullable=False, server_default=text("''")),
+    Column("attempt", SmallInteger, nullable=False),
+    Column("duration_seconds", Float),
+    Column("ai_seconds", Float, nullable=False, server_default=text("0")),
+    Column("error_class", Text),
+    Column("request_id", Text),
+    Column("trace_id", Text),
+    Column("service", Text, nullable=False),
+    Column("environment", Text, nullable=False),
+    Column("region", Text, nullable=False),
+    Column("metadata", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
+    Column("occurred_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    CheckConstraint(
+        "event_type IN ('started', 'step_completed', 'retry', 'completed', 'failed')",
+        name="event_type_known",
+    ),
+    CheckConstraint("step ~ '^([a-z][a-z0-9_]{0,63})?$'", name="step_token"),
+    CheckConstraint("event_type <> 'step_completed' OR step <> ''", name="step_named"),
+    CheckConstraint("attempt >= 1", name="attempt_positive"),
+    CheckConstraint(
+        "(duration_seconds IS NULL OR duration_seconds >= 0) AND ai_seconds >= 0",
+        name="non_negative",
+    ),
+    CheckConstraint(
+        "error_class IS NULL OR error_class ~ '^[A-Za-z_][A-Za-z0-9_.]{0,199}$'",
+        name="error_class_token",
+    ),
+    CheckConstraint("event_type <> 'failed' OR error_class IS NOT NULL", name="failed_has_error"),
+    CheckConstraint(
+        "request_id IS NULL OR request_id ~ '^[A-Za-z0-9._:-]{1,128}$'", name="request_id_token"
+    ),
+    CheckConstraint("trace_id IS NULL OR trace_id ~ '^[0-9a-f]{32}$'", name="trace_id_hex"),
+    CheckConstraint("jsonb_typeof(metadata) = 'object'", name="metadata_object"),
+    UniqueConstraint("task_id", "event_type", "attempt", "step"),
+)
+# Time-range reads (retention, health) scan block ranges; per user / per migration reads.
+Index(
+    "ix_migration_analytics_events_occurred_brin",
+    migration_analytics_events.c.occurred_at,
+    postgresql_using="brin",
+)
+Index(
+    "ix_migration_analytics_events_user_occurred",
+    migration_analytics_events.c.user_id,
+    migration_analytics_events.c.occurred_at,
+)
+Index(
+    "ix_migration_analytics_events_migration_occurred",
+    migration_analytics_events.c.migration_id,
+    migration_analytics_events.c.occurred_at,
+)
+# Per UTC day, event type, step and duration bucket (x1.05 wide): kept by a statement
+# trigger on the events, so the everyone roll-up reads a few thousand rows, not millions.
+migration_analytics_daily = Table(
+    "migration_analytics_daily",
+    metadata,
+    Column("day", Date, primary_key=True),
+    Column("event_type", Text, primary_key=True),
+    Column("step", Text, primary_key=True),
+    Column("bucket", SmallInteger, primary_key=True),
+    Column("events", BigInteger, nullable=False, server_default=text("0")),
+    Column("duration_seconds_sum", Float, nullable=False, server_default=text("0")),
+    Column("ai_seconds_sum", Float, nullable=False, server_default=text("0")),
+)
+
+# --- fleet accounting (0009) ---
+
 # --- operations (0010) ---
 
 APPEND_ONLY_TABLES = ("usage_events", "project_build_events")
