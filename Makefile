@@ -41,6 +41,7 @@ catalogs-update: catalogs-extract
 # implementation), from Debian's packages when missing.
 tools:
 	@scripts/install-promtool.sh
+	@scripts/install-amtool.sh
 	@scripts/install-chromium.sh
 	@scripts/install-compose.sh
 
