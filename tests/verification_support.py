@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -33,6 +34,7 @@ class SiteBehaviour:
     drip: dict[str, float] = field(default_factory=dict)  # seconds between single bytes
     redirect: dict[str, str] = field(default_factory=dict)
     override: dict[str, bytes] = field(default_factory=dict)
+    header_drip: dict[str, float] = field(default_factory=dict)  # seconds between header bytes
     set_cookie: bool = False
     requests: list[dict[str, str]] = field(default_factory=list)
 
@@ -40,6 +42,7 @@ class SiteBehaviour:
 def _handler(root: Path, behaviour: SiteBehaviour) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
+        disable_nagle_algorithm = True  # one small answer must not wait for a delayed ACK
 
         def do_GET(self) -> None:
             path = self.path.lstrip("/")
@@ -52,6 +55,12 @@ def _handler(root: Path, behaviour: SiteBehaviour) -> type[BaseHTTPRequestHandle
                 return
             if path in behaviour.delay:
                 time.sleep(behaviour.delay[path])
+            if path in behaviour.header_drip:
+                for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                    self.wfile.write(bytes([byte]))
+                    self.wfile.flush()
+                    time.sleep(behaviour.header_drip[path])
+                return
             body = behaviour.override.get(path)
             if body is None:
                 file = root / path
@@ -78,18 +87,62 @@ def _handler(root: Path, behaviour: SiteBehaviour) -> type[BaseHTTPRequestHandle
     return Handler
 
 
+def self_signed_context(tmp: Path) -> ssl.SSLContext:
+    """A server TLS context with a fresh self-signed certificate for 127.0.0.1."""
+    import datetime as dt
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(hours=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+            critical=False,
+        )
+        .sign(key, hashes.SHA256())
+    )
+    cert_file, key_file = tmp / "cert.pem", tmp / "key.pem"
+    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert_file, key_file)
+    return context
+
+
 @contextmanager
 def serve(
-    root: Path, behaviour: SiteBehaviour | None = None
+    root: Path, behaviour: SiteBehaviour | None = None, tls: ssl.SSLContext | None = None
 ) -> Iterator[tuple[str, SiteBehaviour]]:
-    """A threading HTTP server on 127.0.0.1 serving `root`; yields (base URL, behaviour)."""
+    """A threading HTTP(S) server on 127.0.0.1 serving `root`; yields (base URL, behaviour)."""
     behaviour = behaviour or SiteBehaviour()
     server = ThreadingHTTPServer(("127.0.0.1", 0), _handler(root, behaviour))
     server.daemon_threads = True
+    if tls is not None:
+        server.socket = tls.wrap_socket(server.socket, server_side=True)
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{server.server_port}/", behaviour
+        scheme = "https" if tls is not None else "http"
+        yield f"{scheme}://127.0.0.1:{server.server_port}/", behaviour
     finally:
         server.shutdown()
         server.server_close()

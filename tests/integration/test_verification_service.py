@@ -387,3 +387,41 @@ def test_staging_posts_one_webhook_message_per_failed_run(db, site):
     [message] = receiver.bodies
     assert "pages/file00004.txt" in message["text"]
     assert message["sheen_verification"]["run_id"] == str(report.run_id)
+
+
+def test_the_deadline_covers_slow_headers_too(db, site):
+    """A server dripping its status line and headers is stopped by the total deadline as well."""
+    # Given one file whose headers arrive one byte every 50 ms (never complete) and a 1 s deadline
+    signer = Signer()
+    slow = "pages/file00000.txt"
+    with serve(site, SiteBehaviour(header_drip={slow: 0.05})) as (base, _):
+        manifest = manifest_for(site, base)
+        settings = settings_for(signer, verification_fetch_timeout_seconds=1.0)
+        report = run(db, settings, manifest, signer.sign(manifest))
+    # Then that fetch is a timeout after about 1 s
+    [row] = rows(
+        db,
+        "SELECT path, reason, duration_seconds FROM migration_verification_results WHERE status <> 'success'",
+    )
+    assert (row["path"], row["reason"]) == (slow, "timeout")
+    assert row["duration_seconds"] < 2.5
+    assert report.exit_code == 1
+
+
+def test_a_certificate_that_does_not_verify_is_a_tls_error(db, site, tmp_path):
+    """TLS verification is on: a self-signed certificate fails every fetch with tls_error."""
+    from tests.verification_support import self_signed_context
+
+    # Given an HTTPS site with a certificate no trusted authority signed
+    signer = Signer()
+    with serve(site, tls=self_signed_context(tmp_path)) as (base, behaviour):
+        manifest = manifest_for(site, base)
+        # When it is verified
+        report = run(db, settings_for(signer), manifest, signer.sign(manifest))
+    # Then no file was read and each one failed TLS verification
+    assert report.files_failed == 6 and report.exit_code == 1
+    reasons = rows(
+        db, "SELECT DISTINCT reason FROM migration_verification_results WHERE kind = 'file'"
+    )
+    assert reasons == [{"reason": "tls_error"}]
+    assert behaviour.requests == []
