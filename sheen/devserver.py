@@ -22,7 +22,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
 
-from sheen.embedded import EmbeddedPostgres, EmbeddedRedis, free_port, port_open
+from sheen.embedded import (
+    EmbeddedPostgres,
+    EmbeddedRedis,
+    embedded_object_store,
+    free_port,
+    port_open,
+)
 from sheen.settings import SERVICES_FILE
 
 PREFERRED_PORTS = {"redis": 6390, "postgres": 5440}
@@ -71,6 +77,10 @@ class Supervisor:
             self.cleanups.append(pg.stop)
             embedded["database_url"] = pg.url
             self.say(f"embedded postgres on {pg.url} (data in {self.state_dir / 'postgres'})")
+        if not self.env.get("SHEEN_S3_ENDPOINT_URL"):
+            objects = embedded_object_store(self.state_dir)
+            embedded["s3_endpoint_url"] = objects.as_uri()
+            self.say(f"embedded object store in {objects} (artifact buckets as folders)")
         for key, url in embedded.items():
             self.env[f"SHEEN_{key.upper()}"] = url
         if embedded:

@@ -260,3 +260,14 @@ class EmbeddedPostgres:
                     "-w",
                     "stop",
                 )
+
+
+def embedded_object_store(state_dir: Path) -> Path:
+    """The folder `make run` keeps artifact buckets in (sheen.artifacts.DirectoryStore).
+
+    No S3 server: the same lifecycle code runs against a directory store behind the one
+    storage interface, and the files are still there after a restart.
+    """
+    root = (state_dir / "objects").resolve()
+    root.mkdir(parents=True, exist_ok=True)
+    return root

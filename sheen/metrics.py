@@ -64,6 +64,18 @@ QUEUE_WAIT = Histogram(
     buckets=QUEUE_WAIT_BUCKETS,
     registry=REGISTRY,
 )
+# Per-task cost of the pipeline itself (target P95 < 0.5 ms): fine buckets below 1 ms.
+OVERHEAD_BUCKETS = (
+    0.00005, 0.0001, 0.00015, 0.0002, 0.00025, 0.0003, 0.0004, 0.0005, 0.00075,
+    0.001, 0.002, 0.005, 0.01, 0.05,
+)  # fmt: skip
+MIDDLEWARE_OVERHEAD = Histogram(
+    "sheen_middleware_overhead_seconds",
+    "Time one execution spent in the middleware pipeline outside the task body.",
+    [*FLEET_LABELS, "job"],
+    buckets=OVERHEAD_BUCKETS,
+    registry=REGISTRY,
+)
 EXTERNAL_REQUESTS = Counter(
     "sheen_external_requests",
     "Outgoing calls (webhook, s3, http) by outcome: success or error.",
@@ -183,6 +195,10 @@ def record_server_health(
         if slo not in SLO_NAMES:
             raise ValueError(f"unknown SLO {slo!r}")
         SLO_VIOLATED.labels(*base, slo).set(1 if is_violated else 0)
+
+
+def observe_middleware_overhead(job: str, seconds: float, settings: Settings | None = None) -> None:
+    MIDDLEWARE_OVERHEAD.labels(*fleet_labels(settings), job).observe(max(seconds, 0.0))
 
 
 def observe_queue_wait(queue: str, seconds: float, settings: Settings | None = None) -> None:

@@ -194,14 +194,18 @@ class FlakyProxy:
         return self.held
 
     def release(self) -> None:
+        """Let requests through again; a request held until now is answered 503, not forwarded."""
         self.holding = None
         self.released.set()
 
-    def maybe_hold(self, method: str, path: str) -> None:
+    def maybe_hold(self, method: str, path: str) -> bool:
+        """True when the request was held (it must then fail: its client may be gone)."""
         predicate = self.holding
         if predicate is not None and predicate(method, path):
             self.held.set()
-            self.released.wait(60)
+            self.released.wait(120)
+            return True
+        return False
 
     def should_fail(self, method: str, path: str) -> bool:
         with self.lock:
@@ -226,8 +230,8 @@ class FlakyProxy:
             def _relay(self) -> None:
                 length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else None
-                proxy.maybe_hold(self.command, self.path)
-                if proxy.should_fail(self.command, self.path):
+                held = proxy.maybe_hold(self.command, self.path)
+                if held or proxy.should_fail(self.command, self.path):
                     payload = (
                         b"<Error><Code>ServiceUnavailable</Code><Message>injected</Message></Error>"
                     )

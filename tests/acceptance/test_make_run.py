@@ -59,7 +59,9 @@ def test_dev_fleet_runs_a_job_and_stops_cleanly(tmp_path):
     services = tmp_path / ".sheen" / "services.json"
     _wait_for(services, proc)
     urls = json.loads(services.read_text())
-    assert set(urls) == {"broker_url", "redis_url", "database_url"}
+    assert set(urls) == {"broker_url", "redis_url", "database_url", "s3_endpoint_url"}
+    objects = urls.pop("s3_endpoint_url")  # artifact buckets: a folder, kept across runs
+    assert objects == (tmp_path / ".sheen" / "objects").resolve().as_uri()
     # When an operator runs a job from another terminal, with no variable set
     job = subprocess.run(
         [SHEEN_OPS, "jobs", "run", "jobs.ghost_build_detection", "--wait", "--timeout", "90"],

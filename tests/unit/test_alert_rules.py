@@ -37,6 +37,7 @@ FLEET_METRICS = {
     "sheen_queue_depth": "gauge",
     "sheen_tasks_missing": "gauge",
     "sheen_queue_wait_seconds": "histogram",
+    "sheen_middleware_overhead_seconds": "histogram",
     "sheen_external_requests_total": "counter",
     "sheen_job_last_success_timestamp_seconds": "gauge",
     "sheen_migration_verifications_total": "counter",

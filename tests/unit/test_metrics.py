@@ -19,6 +19,7 @@ def exercise_every_metric() -> None:
     for status in sorted(metrics.RUN_STATUSES):
         metrics.record_run("jobs.daily_reset", status, 0.5, scheduled=True, settings=SETTINGS)
     metrics.observe_queue_wait("jobs", 1.5, SETTINGS)
+    metrics.observe_middleware_overhead("jobs.daily_reset", 0.0003, SETTINGS)
     metrics.seed_last_success({"jobs.cleanup_artifacts": 1.0}, SETTINGS)
     with metrics.external_request("webhook", SETTINGS) as call:
         call.check_status(204)
