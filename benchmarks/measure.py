@@ -102,6 +102,7 @@ class ProcessTree:
 
     def cpu(self) -> Cpu:
         times = self.root.cpu_times()
+        main = times.user + times.system
         user = times.user + times.children_user
         system = times.system + times.children_system
         for child in self.root.children(recursive=True):
@@ -111,7 +112,7 @@ class ProcessTree:
                 continue
             user += u
             system += s
-        parts = {"worker": user + system}
+        parts = {"worker": user + system, "worker main": main, "pool": user + system - main}
         for name, proc in zip(self.extra_names, self.extra, strict=True):
             u, s = _own(proc)
             user += u

@@ -1,118 +1,146 @@
-"""fleet.ping through every middleware vs a bare Celery task, same broker and concurrency.
+"""fleet.ping through every middleware vs a bare Celery task: CPU time per task, interleaved.
 
-Each side: 5,000 tasks are queued first (worker stopped), then a prefork worker of
-concurrency 2 starts and drains them; throughput is timed from the first message
-taken to the last one acknowledged (queue and unacked hash both empty), so worker
-start-up and publishing are not counted. Sides alternate for ROUNDS rounds and the
-best round of each is kept (the machine is shared; the best is the least disturbed).
+Three sides, same broker, prefork concurrency 2, run A B C A B C for ROUNDS rounds
+of TASKS tasks each (benchmarks/workload.py: the queue is filled while no worker
+runs; CPU of the worker's process tree and of redis-server is sampled from its
+first message taken to the last one acknowledged):
+
+- bare: benchmarks/bare_app.py, Celery with late ack, reject on worker lost,
+  prefetch 1 and a result backend (what at-least-once costs, nothing more);
+- fleet: fleet.ping through the whole pipeline, published the way beat publishes
+  every scheduled job (`ignore_result`: nobody waits, job_runs records outcomes);
+- fleet+result: the same, published by a caller that waits (`jobs run --wait`), so
+  the result is written as bare Celery writes it.
+
+Primary figure: the median of the per-round ratios of CPU per task (fleet / bare),
+min-max, judged against <= 1.0x within a 5 % margin, "inconclusive" when the
+rounds spread wider. Wall-clock tasks/s is reported second. The pipeline's own
+per-task time (sheen_middleware_overhead_seconds, read from the fleet worker's
+metric files) is reported as P50/P95/P99 over every fleet round.
 """
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import time
+from dataclasses import replace
 from pathlib import Path
-
-import redis
+from typing import Any
 
 from benchmarks.common import BenchEnv, Figure
+from benchmarks.measure import Comparison, Sample, compare, histogram_quantile, scaled
+from benchmarks.workload import DrainSpec, drain
 
-TASKS = 5000
-ROUNDS = 3
-CONCURRENCY = 2
-
-
-def _worker(app: str, queue: str, environ: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    argv = [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        app,
-        "worker",
-        "--pool",
-        "prefork",
-        "-c",
-        str(CONCURRENCY),
-        "-Q",
-        queue,
-        "--without-mingle",
-        "--without-gossip",
-        "-n",
-        f"{queue}@%h",
-        "--loglevel",
-        "WARNING",
-    ]
-    with log.open("wb") as out:
-        return subprocess.Popen(argv, env=environ, stdout=out, stderr=subprocess.STDOUT)
+TASKS = scaled(20_000, 2_000)
+ROUNDS = scaled(5, 3)
+MARGIN = 0.05
+OVERHEAD_METRIC = "sheen_middleware_overhead_seconds"
 
 
-def _drain_rate(broker: redis.Redis, queue: str, proc: subprocess.Popen[bytes]) -> float:
-    deadline = time.monotonic() + 300
-    while broker.llen(queue) >= TASKS:
-        if proc.poll() is not None or time.monotonic() > deadline:
-            raise RuntimeError(f"{queue} worker exited ({proc.returncode}) or never consumed")
-        time.sleep(0.002)
-    began = time.perf_counter()
-    while broker.llen(queue) or broker.hlen("unacked"):
-        if time.monotonic() > deadline:
-            raise RuntimeError(f"{queue} did not drain")
-        time.sleep(0.002)
-    return (TASKS - 1) / (time.perf_counter() - began)
+def _apps(env: BenchEnv) -> dict[str, tuple[DrainSpec, Any]]:
+    environ = env.environ()
+    bare_urls = {
+        "BARE_BROKER_URL": environ["SHEEN_BROKER_URL"],
+        "BARE_RESULT_URL": environ["SHEEN_REDIS_URL"],
+    }
+    from benchmarks.bare_app import app as bare
+    from workers.app import app as fleet
+
+    bare.conf.update(
+        broker_url=bare_urls["BARE_BROKER_URL"], result_backend=bare_urls["BARE_RESULT_URL"]
+    )
+    fleet_spec = DrainSpec("workers.app", "fleet.ping", "jobs")
+    return {
+        "bare": (DrainSpec("benchmarks.bare_app", "bare.ping", "bare", environ=bare_urls), bare),
+        # published as beat publishes every scheduled job: nobody waits, no result is written
+        "fleet": (replace(fleet_spec, options={"ignore_result": True}), fleet),
+        # published by a caller that waits (`jobs run --wait`): the result is written
+        "fleet+result": (replace(fleet_spec, options={"ignore_result": False}), fleet),
+    }
 
 
-def _side(env: BenchEnv, name: str, rnd: int) -> float:
-    environ = env.environ(SHEEN_METRICS_PORT="0")
-    broker = redis.Redis.from_url(environ["SHEEN_BROKER_URL"])
-    broker.flushdb()
-    if name == "bare":
-        environ.update(
-            BARE_BROKER_URL=environ["SHEEN_BROKER_URL"], BARE_RESULT_URL=environ["SHEEN_REDIS_URL"]
-        )
-        from benchmarks.bare_app import app
+def _overhead_buckets(state_dirs: list[Path]) -> list[tuple[float, float]]:
+    """Cumulative buckets of the overhead histogram, summed over every fleet round's files."""
+    from prometheus_client import CollectorRegistry
+    from prometheus_client.multiprocess import MultiProcessCollector
 
-        app.conf.update(
-            broker_url=environ["SHEEN_BROKER_URL"], result_backend=environ["SHEEN_REDIS_URL"]
-        )
-        task, queue, module = "bare.ping", "bare", "benchmarks.bare_app"
-    else:
-        from workers.app import app
+    totals: dict[float, float] = {}
+    for state in state_dirs:
+        for path in (state / "metrics").iterdir():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry, path=str(path))
+            for family in registry.collect():
+                for sample in family.samples:
+                    if sample.name == f"{OVERHEAD_METRIC}_bucket":
+                        bound = float(sample.labels["le"])
+                        totals[bound] = totals.get(bound, 0.0) + sample.value
+    return sorted(totals.items())
 
-        task, queue, module = "fleet.ping", "jobs", "workers.app"
-    with app.producer_or_acquire() as producer:
-        for _ in range(TASKS):
-            app.send_task(task, queue=queue, producer=producer)
-    proc = _worker(module, queue, environ, env.tmp / f"ping-{name}-{rnd}.log")
-    try:
-        return _drain_rate(broker, queue, proc)
-    finally:
-        proc.terminate()
-        proc.wait(30)
+
+def _ratio_figure(name: str, cmp: Comparison, note: str = "") -> Figure:
+    extra = f"; {note}" if note else ""
+    return Figure(name, cmp.median, "x", cmp.summary().split("x (", 1)[1].rstrip(")") + extra)
 
 
 def run(env: BenchEnv) -> list[Figure]:
-    sides = ("bare", "bare+config", "fleet")
-    best = dict.fromkeys(sides, 0.0)
+    apps = _apps(env)
+    samples: dict[str, list[Sample]] = {name: [] for name in apps}
+    fleet_states: list[Path] = []
     for rnd in range(ROUNDS):
-        for name in sides:
-            rate = _side(env, name, rnd)
-            print(f"  round {rnd + 1} {name}: {rate:,.0f} tasks/s")
-            best[name] = max(best[name], rate)
-    return [
-        Figure("bare Celery task (late ack, reject on lost, prefetch 1)", best["bare"], "tasks/s"),
-        Figure("fleet.ping through the full middleware", best["fleet"], "tasks/s"),
-        Figure(
-            "bare Celery task with the fleet's Celery config",
-            best["bare+config"],
-            "tasks/s",
-            "the fleet's full celeryconfig.STATIC: extended results, consumer, limits",
+        for name, (base, app) in apps.items():
+            spec = base
+            if name == "fleet":  # a state folder per round: its metric files are read at the end
+                state = env.tmp / f"ping-state-{rnd}"
+                fleet_states.append(state)
+                spec = replace(base, environ={"SHEEN_STATE_DIR": str(state)})
+            sample = drain(env, spec, app, TASKS, f"ping-{name}-{rnd}")
+            samples[name].append(sample)
+            print(
+                f"  round {rnd + 1} {name:<12} {sample.cpu_per_task * 1e6:7.1f} us CPU/task "
+                f"(worker {sample.cpu.parts['worker'] / sample.tasks * 1e6:6.1f}, "
+                f"redis {sample.cpu.parts['redis'] / sample.tasks * 1e6:5.1f})  "
+                f"{sample.rate:7,.0f} tasks/s",
+                flush=True,
+            )
+
+    def cpu(side: str) -> list[float]:
+        return [s.cpu_per_task for s in samples[side]]
+
+    def wall(side: str) -> list[float]:
+        return [s.wall_seconds / s.tasks for s in samples[side]]
+
+    figures = []
+    for name in apps:
+        per_task = sorted(cpu(name))[len(cpu(name)) // 2] * 1e6
+        rate = sorted(s.rate for s in samples[name])[len(samples[name]) // 2]
+        figures.append(Figure(f"{name}: CPU per task (median round)", per_task, "us"))
+        figures.append(Figure(f"{name}: wall-clock rate (median round)", rate, "tasks/s"))
+    fleet_vs_bare = compare(cpu("fleet"), cpu("bare"), target=1.0, margin=MARGIN)
+    figures += [
+        _ratio_figure("fleet / bare, CPU per task", fleet_vs_bare),
+        _ratio_figure(
+            "fleet+result / bare, CPU per task",
+            compare(cpu("fleet+result"), cpu("bare"), target=1.0, margin=MARGIN),
+            "a caller that waits for the result",
         ),
-        Figure("fleet.ping / bare", best["fleet"] / best["bare"], "x", "target >= 0.95"),
-        Figure(
-            "fleet.ping / bare with fleet config",
-            best["fleet"] / best["bare+config"],
-            "x",
-            "the middleware alone",
+        _ratio_figure(
+            "fleet / bare, wall time per task",
+            compare(wall("fleet"), wall("bare"), target=1.0, margin=MARGIN),
+            "sensitive to other load",
         ),
     ]
+    buckets = _overhead_buckets(fleet_states)
+    if buckets and buckets[-1][1]:
+        for q in (50, 95, 99):
+            figures.append(
+                Figure(
+                    f"middleware overhead P{q}",
+                    histogram_quantile(q / 100, buckets) * 1e3,
+                    "ms",
+                    f"{int(buckets[-1][1]):,} executions; target P95 < 0.5 ms" if q == 95 else "",
+                )
+            )
+    figures.append(
+        Figure(
+            "verdict (fleet CPU per task <= bare)", fleet_vs_bare.median, "x", fleet_vs_bare.verdict
+        )
+    )
+    return figures
