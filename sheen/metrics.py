@@ -88,18 +88,6 @@ MIGRATION_VERIFICATIONS = Counter(
     [*FLEET_LABELS, "status"],
     registry=REGISTRY,
 )
-LAST_SUCCESS = Gauge(
-    "sheen_job_last_success_timestamp_seconds",
-    "Unix time of the last successful run of a scheduled job.",
-    [*FLEET_LABELS, "job"],
-    multiprocess_mode="max",
-    registry=REGISTRY,
-)
-# Set by the beat's health evaluation (ops.server_health) in whichever pool child ran it:
-# `mostrecent` makes the scrape show the latest evaluation, not the max over children.
-SERVER_DEGRADED = Gauge(
-    "sheen_server_degraded",
-    "1 while two or more SLOs have been violated for the degraded window, else 0.",
 ARTIFACT_LIFECYCLE = Counter(
     "sheen_artifact_lifecycle",
     "Artifacts through a lifecycle step (status): soft_deleted, moved, purged.",
@@ -125,6 +113,18 @@ MIGRATION_ANALYTICS_EVENTS = Counter(
     [*FLEET_LABELS, "status"],
     registry=REGISTRY,
 )
+LAST_SUCCESS = Gauge(
+    "sheen_job_last_success_timestamp_seconds",
+    "Unix time of the last successful run of a scheduled job.",
+    [*FLEET_LABELS, "job"],
+    multiprocess_mode="max",
+    registry=REGISTRY,
+)
+# Set by the beat's health evaluation (ops.server_health) in whichever pool child ran it:
+# `mostrecent` makes the scrape show the latest evaluation, not the max over children.
+SERVER_DEGRADED = Gauge(
+    "sheen_server_degraded",
+    "1 while two or more SLOs have been violated for the degraded window, else 0.",
     [*FLEET_LABELS],
     multiprocess_mode="mostrecent",
     registry=REGISTRY,
@@ -219,22 +219,6 @@ def record_verification(result: str, settings: Settings | None = None) -> None:
     MIGRATION_VERIFICATIONS.labels(*fleet_labels(settings), result).inc()
 
 
-@dataclass
-class ExternalCall:
-    """Handed out by `external_request`; mark a call failed that did not raise."""
-
-    failed: bool = False
-
-    def fail(self) -> None:
-        self.failed = True
-
-    def check_status(self, status_code: int) -> None:
-        """Anything but 2xx/3xx is an error from the fleet's point of view."""
-        if not 200 <= status_code < 400:
-            self.failed = True
-
-
-@contextmanager
 ANALYTICS_OUTCOMES = frozenset({"written", "duplicate", "refused", "error"})
 
 
@@ -272,6 +256,22 @@ def record_artifact_restore(
         ARTIFACT_RESTORE_REFUSALS.labels(*fleet_labels(settings), reason).inc()
 
 
+@dataclass
+class ExternalCall:
+    """Handed out by `external_request`; mark a call failed that did not raise."""
+
+    failed: bool = False
+
+    def fail(self) -> None:
+        self.failed = True
+
+    def check_status(self, status_code: int) -> None:
+        """Anything but 2xx/3xx is an error from the fleet's point of view."""
+        if not 200 <= status_code < 400:
+            self.failed = True
+
+
+@contextmanager
 def external_request(dependency: str, settings: Settings | None = None) -> Iterator[ExternalCall]:
     """Count one outgoing call: `error` if the block raises or calls `fail()`, else `success`.
 

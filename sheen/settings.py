@@ -111,6 +111,13 @@ class Settings(BaseModel):
     ledger_retention_seconds: int = Field(default=86400, ge=60)
     ledger_max_entries: int = Field(default=1_000_000, ge=100)
     audit_margin_seconds: int = Field(default=300, ge=0)
+    # Migration analytics (sheen/analytics): the emission switch (also read as ANALYTICS_EMIT),
+    # head sampling of traces (failed tasks' traces are kept anyway), OTLP/HTTP export (none
+    # when unset) and the read-only role the sidecar's roll-up reads as (SET LOCAL ROLE).
+    analytics_emit: bool = True
+    trace_sample_ratio: float = Field(default=0.1, ge=0, le=1)
+    otlp_endpoint: str | None = Field(default=None, pattern=r"^https?://")
+    analytics_db_role: str | None = Field(default=None, pattern=r"^[a-z_][a-z0-9_]{0,62}$")
     # Modules of extra tasks a worker imports (test probes); empty in production.
     extra_task_modules: str = Field(default="", pattern=r"^([\w.]+(,[\w.]+)*)?$")
     # Observability: the worker's scrape endpoint (0 turns it off) and the sampled queues.

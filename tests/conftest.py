@@ -49,6 +49,7 @@ DATA_TABLES = (
     "migration_verification_results",
     "appeal_tickets",
     "trust_safety_notifications",
+    "migration_analytics_events",  # its TRUNCATE trigger empties migration_analytics_daily
 )
 
 

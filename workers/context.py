@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from pydantic import BaseModel
 
+from sheen.analytics.trace_context import current_trace_id, trace_id_from
 from sheen.db.engine import get_engine
 from sheen.reliability.done_marks import AlreadyDone, is_done, mark_done
 from sheen.services.job_runs import RunStart
@@ -42,6 +44,7 @@ class RunContext:
     args: list[Any] = field(default_factory=list)  # fleet tasks take none: Validation refuses them
     committed: bool = False  # the effect and the done-mark committed (ctx.transaction)
     published_retry: Exception | None = None  # a retry is out: no second one for this failure
+    request_id: str | None = None  # the producer's `request_id` header (logs, job_runs, events)
 
     @property
     def job(self) -> str:
@@ -101,7 +104,21 @@ class RunContext:
             region=self.settings.region,
             queue_wait_seconds=self.queue_wait_seconds,
             retries=int(self.task.request.retries or 0),
+            trace_id=self.trace_id if len(self.trace_id) == 32 else None,
+            request_id=self.request_id,
         )
+
+    def step_completed(self, name: str, **fields: Any) -> bool:
+        """Migration analytics: one `step_completed` event (sheen.analytics.emit)."""
+        from sheen.analytics import emit
+
+        return emit.step_completed(name, **fields)
+
+    def step(self, name: str, conn: Connection | None = None) -> AbstractContextManager[Any]:
+        """Migration analytics: time a step, `step_completed` when it ends without error."""
+        from sheen.analytics import emit
+
+        return emit.step(name, conn)
 
     @classmethod
     def from_request(cls, task: Task, kwargs: dict[str, Any]) -> RunContext:
@@ -115,7 +132,21 @@ class RunContext:
             kwargs=kwargs,
             settings=load_settings(),
             task_id=str(request.id or "local"),
-            trace_id=str(headers.get("trace_id") or request.id or "local"),
+            # The W3C trace id: the task span's (its parent is the producer's traceparent).
+            trace_id=str(
+                current_trace_id()
+                or trace_id_from(headers)
+                or headers.get("trace_id")
+                or request.id
+                or "local"
+            ),
+            request_id=_request_id(headers.get("request_id")),
             queue=delivery.get("routing_key") or delivery.get("queue"),
             sent_at=sent_at,
         )
+
+
+def _request_id(value: Any) -> str | None:
+    """The producer's request id when it is a plain token (never free text)."""
+    text = str(value) if value else ""
+    return text if re.fullmatch(r"[A-Za-z0-9._:-]{1,128}", text) else None

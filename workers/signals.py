@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import sys
 import time
-import uuid
 from collections.abc import Iterable
 from typing import Any
 
@@ -27,15 +26,29 @@ def _setup_logging(**_: Any) -> None:
 @signals.worker_process_init.connect
 def _after_fork(**_: Any) -> None:
     dispose_engines()
+    # OpenTelemetry per pool process (the SDK's export thread does not survive a fork).
+    from sheen.analytics.tracing import setup_tracing
+
+    setup_tracing(load_settings())
+
+
+@signals.worker_process_shutdown.connect
+def _flush_spans(**_: Any) -> None:
+    from sheen.analytics.tracing import shutdown_tracing
+
+    shutdown_tracing()
 
 
 @signals.before_task_publish.connect
 def _stamp_headers(headers: dict[str, Any] | None = None, **_: Any) -> None:
-    """Every message carries its publish time (queue wait) and a trace id (log correlation)."""
+    """Every message carries its publish time (queue wait), a W3C traceparent whose trace
+    id is also its `trace_id` header (log correlation), and a request_id."""
     if headers is None:
         return
     headers.setdefault("sent_at", time.time())
-    headers.setdefault("trace_id", uuid.uuid4().hex)
+    from sheen.analytics.trace_context import stamp_headers
+
+    stamp_headers(headers, load_settings().trace_sample_ratio)
 
 
 def unsafe_configuration(  # noqa: PLR0911  (one early return per refusal reads best)

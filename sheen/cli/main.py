@@ -48,6 +48,9 @@ def _register() -> None:
     cli.add_command(verify.verify)
     cli.add_command(artifacts.artifacts)
     cli.add_command(audit.audit)
+    from sheen.cli.analytics import analytics
+
+    cli.add_command(analytics)
 
 
 def main() -> None:

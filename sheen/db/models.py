@@ -119,13 +119,13 @@ build_artifacts = Table(
     Column("cold_storage_key", Text),
     Column("moved_to_cold_at", DateTime(timezone=True)),
     Column("purged_at", DateTime(timezone=True)),
+    # Set once the hot object of a moved artifact is deleted (0006): a crash between the
+    # cold move and the hot delete leaves it NULL, and the next run finishes the delete.
+    Column("hot_deleted_at", DateTime(timezone=True)),
     CheckConstraint("sha256 ~ '^[0-9a-f]{64}$'", name="sha256_hex"),
     CheckConstraint("size_bytes >= 0", name="size_non_negative"),
     CheckConstraint(
         "moved_to_cold_at IS NULL OR (soft_deleted_at IS NOT NULL AND cold_storage_key IS NOT NULL)",
-    # Set once the hot object of a moved artifact is deleted (0006): a crash between the
-    # cold move and the hot delete leaves it NULL, and the next run finishes the delete.
-    Column("hot_deleted_at", DateTime(timezone=True)),
         name="cold_after_soft_delete",
     ),
     CheckConstraint(
@@ -163,6 +163,9 @@ job_runs = Table(
     Column("rows_affected", BigInteger),
     Column("error", Text),
     Column("retries", SmallInteger, nullable=False, server_default=text("0")),
+    # W3C trace id and the producer's request id (0008): logs, runs and events agree.
+    Column("trace_id", Text),
+    Column("request_id", Text),
     CheckConstraint(
         "status IN ('running', 'success', 'failure', 'retry', 'timeout', 'skipped')",
         name="status_known",
@@ -217,6 +220,10 @@ dead_letter_audit = Table(
     Column("actor", Text, nullable=False),
     Column("details", JSONB, nullable=False, server_default=text("'{}'::jsonb")),
     Column("created_at", DateTime(timezone=True), nullable=False, server_default=NOW),
+    # Hash chain (0006, sheen/artifacts/chain.py): filled by the insert trigger.
+    Column("chain_seq", BigInteger, nullable=False, unique=True),
+    Column("prev_hash", Text, nullable=False),
+    Column("row_hash", Text, nullable=False),
     CheckConstraint("action IN ('requeue', 'purge')", name="action_known"),
 )
 Index("ix_dead_letter_audit_letter", dead_letter_audit.c.letter_id)
@@ -224,10 +231,6 @@ Index("ix_dead_letter_audit_created", dead_letter_audit.c.created_at)
 
 # Hourly roll-up of job_runs kept by triggers (0003): runs per job, UTC hour, status and
 # duration bucket, so the 24 h overview reads a few hundred rows instead of the raw runs.
-    # Hash chain (0006, sheen/artifacts/chain.py): filled by the insert trigger.
-    Column("chain_seq", BigInteger, nullable=False, unique=True),
-    Column("prev_hash", Text, nullable=False),
-    Column("row_hash", Text, nullable=False),
 job_run_rollups = Table(
     "job_run_rollups",
     metadata,
@@ -383,13 +386,6 @@ VERIFICATION_AUDIT_TABLES = (
 )
 
 # --- artifact lifecycle (0006) ---
-
-# --- trust & safety notifications (0007) ---
-
-# --- migration analytics (0008) ---
-
-# --- fleet accounting (0009) ---
-
 # Hot -> cold -> purge (sheen/artifacts): the walks of each step, and the reference check
 # of a purge (other unpurged artifacts with the same content), each read a partial index.
 Index(

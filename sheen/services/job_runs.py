@@ -23,6 +23,8 @@ class RunStart:
     region: str
     queue_wait_seconds: float | None = None
     retries: int = 0  # which retry of its task this delivery is
+    trace_id: str | None = None  # W3C trace id (32 hex), as on the task's logs and events
+    request_id: str | None = None  # the producer's request id
 
 
 def start_run(engine: Engine, start: RunStart) -> tuple[int, int]:
@@ -58,6 +60,8 @@ def start_run(engine: Engine, start: RunStart) -> tuple[int, int]:
                 region=start.region,
                 queue_wait_seconds=start.queue_wait_seconds,
                 retries=start.retries,
+                trace_id=start.trace_id,
+                request_id=start.request_id,
             )
             .returning(job_runs.c.id)
         ).scalar_one()
@@ -100,6 +104,8 @@ def record_skip(engine: Engine, start: RunStart, reason: str) -> None:
                 finished_at=func.now(),
                 duration_seconds=0.0,
                 error=reason,
+                trace_id=start.trace_id,
+                request_id=start.request_id,
             )
         )
 

@@ -20,9 +20,10 @@ from sheen.services.overview import JobsOverview
 from sheen.services.readiness import Readiness
 from sheen.services.server_health import ServerHealth
 from sheen.services.trends import Trends
+from sheen.sidecar.analytics import AnalyticsHealth, MigrationRollup
 from sheen.sidecar.api import Problem, TestAlertAccepted, TestAlertRequest
-
 from sheen.sidecar.verification import MigrationVerification
+
 blueprint = Blueprint("openapi", __name__)
 REF = "#/components/schemas/{model}"
 MODELS: list[type[BaseModel]] = [
@@ -31,9 +32,11 @@ MODELS: list[type[BaseModel]] = [
     Trends,
     Readiness,
     Problem,
+    MigrationVerification,
+    MigrationRollup,
+    AnalyticsHealth,
     TestAlertRequest,
     TestAlertAccepted,
-    MigrationVerification,
 ]
 
 
@@ -193,6 +196,45 @@ def document() -> dict[str, Any]:
                         },
                     ],
                 }
+            },
+            "/api/migration-analytics/rollup": {
+                "get": {
+                    **_secured(
+                        "admin:read",
+                        {
+                            "200": _json(
+                                MigrationRollup,
+                                "Per UTC day and overall: event counts, success %, P50/P95 "
+                                "durations, steps, retries and AI seconds per migration.",
+                            ),
+                            "400": _json(Problem, "A query parameter is not valid."),
+                        },
+                        "Migration analytics roll-up.",
+                        "migrationAnalyticsRollup",
+                    ),
+                    "parameters": [
+                        {
+                            "name": "userId",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "format": "uuid"},
+                        },
+                        {
+                            "name": "days",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "integer", "minimum": 1, "maximum": 90},
+                        },
+                    ],
+                }
+            },
+            "/api/migration-analytics/health": {
+                "get": _secured(
+                    "admin:read",
+                    {"200": _json(AnalyticsHealth, "Read-only round trip; last hour of events.")},
+                    "Migration analytics health.",
+                    "migrationAnalyticsHealth",
+                )
             },
             "/openapi.json": {
                 "get": {
