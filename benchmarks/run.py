@@ -32,6 +32,7 @@ def _modules(names: list[str]) -> list[str]:
         m.name
         for m in pkgutil.iter_modules(benchmarks.__path__)
         if m.name not in ("run", "common", "measure", "bare_app", "__main__")
+        and not m.name.startswith("bare_")  # worker apps the benchmarks start, not benchmarks
     ]
     return [m for m in sorted(found) if not names or m in names]
 
