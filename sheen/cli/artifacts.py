@@ -59,11 +59,15 @@ def show(artifact_id: uuid.UUID, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def restore_cmd(artifact_id: uuid.UUID, dry_run: bool, as_json: bool) -> None:
     """Bring a soft-deleted or cold artifact back, only if its bytes match its SHA-256."""
-    from sheen.artifacts import restore
+    from sheen.artifacts import StorageError, restore
     from sheen.deadletters.audit import current_actor
 
     settings, engine, store = _context()
-    result = restore(engine, store, settings, artifact_id, current_actor(settings), dry_run)
+    try:
+        result = restore(engine, store, settings, artifact_id, current_actor(settings), dry_run)
+    except StorageError as exc:
+        click.echo(f"{artifact_id}: object store error, nothing changed: {exc}", err=True)
+        sys.exit(1)
     if as_json:
         emit_json(result.as_dict())
     elif result.ok:
