@@ -44,6 +44,7 @@ tools:
 	@scripts/install-amtool.sh
 	@scripts/install-chromium.sh
 	@scripts/install-compose.sh
+	@scripts/install-rabbitmq.sh
 
 run: install
 	$(BIN)/sheen-ops dev
