@@ -8,8 +8,9 @@ and `region` are on every series (filled from Settings at record time, never rea
 at import), plus one subject label (job, queue or dependency) and `status`.
 
 Under the prefork pool the worker sets PROMETHEUS_MULTIPROC_DIR before this module
-is imported (workers/metrics_exporter.py), so every child writes its own file and
-the main process adds them up at scrape time.
+is imported (workers/startup.py, before Celery imports any task module), so every
+metric created here writes per-child files and the main process adds them up at
+scrape time (tests/acceptance/test_clean_start.py).
 """
 
 from __future__ import annotations

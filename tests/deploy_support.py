@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import secrets
 import subprocess
 import time
 from dataclasses import dataclass
@@ -61,7 +62,7 @@ def make_pki(folder: Path, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "sheen test CA")])
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sheen test CA {secrets.token_hex(4)}")])
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name)
