@@ -172,3 +172,49 @@ def test_artifacts_lifecycle_rule_applied_and_read_back(s3, db):
     rules = s3.store.client.get_bucket_lifecycle_configuration(Bucket=COLD)["Rules"]
     assert rules[0]["Filter"] == {"Prefix": "cold-storage/"}
     assert rules[0]["Transitions"] == [{"Days": 45, "StorageClass": "DEEP_ARCHIVE"}]
+
+
+def test_artifacts_cli_show_restore_and_jobs_list(db, s3):
+    """`artifacts show` tells where it is and its history; `restore` exits 1 on a refusal; jobs list has the steps."""
+    import json
+
+    from click.testing import CliRunner
+
+    from sheen.cli.main import _register, cli
+    from sheen.settings import load_settings
+
+    _register()
+    # Given a cold artifact and a purged one
+    a, p = seed_stored_artifacts(
+        db, s3.store, [content("c"), content("p")], T0 - timedelta(days=60), T0
+    )
+    move_to_cold(db, s3.store, s3.settings, T0 + timedelta(days=14), JOB, 10)
+    with db.begin() as conn:
+        conn.execute(
+            text("UPDATE build_artifacts SET purged_at = :t WHERE id = :p"), {"t": T0, "p": p}
+        )
+    env = {
+        "SHEEN_S3_ENDPOINT_URL": s3.url,
+        "SHEEN_S3_ACCESS_KEY_ID": "testing",
+        "SHEEN_S3_SECRET_ACCESS_KEY": "testing",
+        "SHEEN_ARTIFACT_HOT_BUCKET": HOT,
+        "SHEEN_ARTIFACT_COLD_BUCKET": COLD,
+    }
+    runner = CliRunner()
+    load_settings.cache_clear()
+    try:
+        # When an operator looks, restores both, and lists the jobs
+        shown = runner.invoke(cli, ["artifacts", "show", str(a), "--json"], env=env)
+        dry = runner.invoke(cli, ["artifacts", "restore", str(a), "--dry-run"], env=env)
+        refused = runner.invoke(cli, ["artifacts", "restore", str(p)], env=env)
+        jobs = runner.invoke(cli, ["jobs", "list", "--json"], env=env)
+    finally:
+        load_settings.cache_clear()
+    # Then show says cold with its history, the dry run passes, the purged one is refused
+    info = json.loads(shown.output)
+    assert (info["state"], info["where"]) == ("cold", "cold")
+    assert [h["what"] for h in info["history"]] == ["move_to_cold"]  # seeded soft-deleted
+    assert dry.exit_code == 0 and "would be restored from cold" in dry.output
+    assert refused.exit_code == 1 and "restore refused: purged" in refused.output
+    names = {j["name"] for j in json.loads(jobs.output)}
+    assert {"jobs.cleanup_artifacts", "jobs.artifacts_cold_move", "jobs.artifacts_purge"} <= names
