@@ -165,10 +165,12 @@ def verify() -> None:
 def run(manifest_file: Path, signature: Path | None, environment: str, as_json: bool) -> None:
     """Fetch and hash every file, check the schema; exit 1 in ci unless all matched."""
     from sheen.db.engine import get_engine
+    from sheen.logging import configure_logging
     from sheen.verification import VerificationRequest
     from sheen.verification import verify as verify_manifest
 
     settings = load_settings()
+    configure_logging(settings)  # the run's log line goes to stderr; stdout stays the report
     engine = get_engine(settings)
     request = VerificationRequest(
         manifest=manifest_file.read_bytes(),
