@@ -68,7 +68,7 @@ class FaultFleet:
         env.update(self.overrides)
         return env
 
-    def start_worker(self, concurrency: int = 2) -> WorkerProcess:
+    def start_worker(self, concurrency: int = 2, wait: bool = True) -> WorkerProcess:
         n = len(self.workers)
         name = f"fault{n}-{os.getpid()}@%h"
         log_path = self.tmp / f"worker{n}.log"
@@ -82,7 +82,8 @@ class FaultFleet:
             )
         worker = WorkerProcess(proc, log_path, name)
         self.workers.append(worker)
-        worker.wait_for_log(" ready.", 60)
+        if wait:
+            worker.wait_for_log(" ready.", 60)
         return worker
 
     def live_workers(self) -> list[WorkerProcess]:

@@ -95,7 +95,7 @@ def test_worker_main_processes_sigkilled_every_few_seconds_apply_each_task_once(
 
         def kill_one_and_replace() -> None:
             random.choice(fleet.live_workers()).kill()
-            fleet.start_worker()
+            fleet.start_worker(wait=False)
 
         with Repeatedly(0.3, forget_done_keys(fleet)):
             keys = fleet.publish(N, sleep_ms=20)
