@@ -19,6 +19,7 @@ from sqlalchemy import text
 
 from sheen.cli.main import _register, cli
 from sheen.deadletters import DeadLetter
+from sheen.ledger.ledger import OPEN
 from sheen.settings import load_settings
 from tests.rabbitmq_support import rabbit_app, rabbit_env, rabbitmq  # noqa: F401  (fixtures)
 from tests.reliability_support import PROBES, runs, state, wait_until
@@ -97,6 +98,8 @@ def test_rabbitmq_sigkill_of_the_main_process_redelivers_at_once(
     lock.close()
     assert result.get(timeout=30) == {"effects": 1}
     assert int(state(services).get("probe:effect:rmain")) == 1
+    # And the lost-task ledger closed it: nothing open, nothing missing
+    wait_until(lambda: state(services).zcard(OPEN) == 0, 10, "the ledger to close the task")
 
 
 def test_rabbitmq_bad_payload_and_unknown_task_are_dead_lettered(on_rabbit, rabbitmq, rabbit_app):
