@@ -6,7 +6,7 @@ import uuid
 
 from sheen.verification import VerificationRequest, verify
 from tests.sidecar_support import bearer, make_app, sidecar_settings
-from tests.verification_support import SiteBehaviour, Signer, make_tree, manifest_for, serve
+from tests.verification_support import Signer, SiteBehaviour, make_tree, manifest_for, serve
 
 
 def _run(db, settings, manifest, signature, env):
