@@ -9,6 +9,7 @@ The database checks the same shapes again (migration 0008).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import uuid
@@ -26,8 +27,7 @@ EVENT_TYPES: tuple[str, ...] = ("started", "step_completed", "retry", "completed
 STEP = r"^[a-z][a-z0-9_]{0,63}$"
 TOKEN = re.compile(r"^[A-Za-z0-9_.:/-]{0,200}$")  # no spaces, no @: ids, enums, versions
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-_IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?![\d.])")
-_IPV6 = re.compile(r"(?i)(?<![0-9a-f:])(?:[0-9a-f]{0,4}:){2,7}[0-9a-f]{0,4}(?![0-9a-f:])")
+_ADDRESS_LIKE = re.compile(r"[0-9A-Fa-f:.]*[:.][0-9A-Fa-f:.]*")  # candidates for ipaddress
 MAX_METADATA_KEYS = 32
 
 
@@ -39,8 +39,15 @@ def personal_data_in(value: str) -> str | None:
     """What kind of personal data `value` looks like ("email", "ip"), or None."""
     if _EMAIL.search(value):
         return "email"
-    if _IPV4.search(value) or _IPV6.search(value):
-        return "ip"
+    for found in _ADDRESS_LIKE.findall(value):
+        # an IPv6 address whole; an IPv4 one also with a port or trailing dots around it
+        candidates = [found] if found.count(":") > 1 else found.strip(".:").split(":")
+        for candidate in candidates:
+            try:
+                ipaddress.ip_address(candidate.strip("."))
+            except ValueError:
+                continue
+            return "ip"
     return None
 
 
@@ -65,6 +72,14 @@ class MigrationEvent(BaseModel):
     environment: str = Field(pattern=r"^[a-z]{1,32}$")
     region: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("task_id", "job", "step", "error_class", "request_id")
+    @classmethod
+    def _no_address(cls, value: str | None) -> str | None:
+        kind = personal_data_in(value) if value else None
+        if kind:
+            raise ValueError(f"looks like an {kind} address")
+        return value
 
     @field_validator("metadata")
     @classmethod

@@ -276,3 +276,18 @@ def test_rollup_window_is_utc_days_including_today(db):
     assert today.since == now.date() and len(today.per_day) == 1
     assert today.overall.counts.started <= 16
     assert five.overall.counts.started == 80 or now.hour == 0
+
+
+def test_sql_buckets_match_the_python_bounds(db):
+    """sheen_analytics_bucket (SQL) puts each duration in the bucket bucket_range says."""
+    from sheen.analytics.rollup import bucket_range
+
+    values = [0.0, 0.0005, 0.0011, 0.25, 1.0, 3.7, 59.9, 600.0, 86400.0]
+    with db.connect() as conn:
+        buckets = [
+            conn.execute(text("SELECT sheen_analytics_bucket(:v)"), {"v": v}).scalar()
+            for v in values
+        ]
+    for value, bucket in zip(values, buckets, strict=True):
+        lower, upper = bucket_range(bucket)
+        assert lower <= value < upper, (value, bucket)

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import ast
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import pytest
 import structlog
 from structlog.testing import capture_logs
 
+from sheen.analytics.events import EventRefused, event
 from sheen.logging import PII_KEYS, drop_personal_data
 from workers.middleware.log_context import LogContext
 
@@ -25,6 +28,9 @@ LOG_METHODS = {
     "msg",
     "bind",
     "new",
+    # migration analytics events (sheen.analytics.emit): covered by the same scan
+    "emit",
+    "step_completed",
 }
 PROCESSORS = [structlog.contextvars.merge_contextvars, drop_personal_data]
 
@@ -100,3 +106,38 @@ def test_every_line_of_a_task_carries_job_task_and_trace_ids():
             "task-123",
             "trace-abc",
         )
+
+
+PII_SAMPLES = {"email": "ana@example.com", "ip": "203.0.113.9", "ipv6": "2001:db8::1",
+               "name": "Ana Lima"}  # fmt: skip
+
+
+def _event_fields(**more):
+    fields = {
+        "event_type": "failed", "migration_id": uuid.uuid4(), "user_id": uuid.uuid4(),
+        "task_id": "t-1", "job": "migration.run", "attempt": 1, "error_class": "ValueError",
+        "service": "sheen-worker", "environment": "ci", "region": "local",
+    }  # fmt: skip
+    fields.update(more)
+    return fields
+
+
+def test_analytics_events_refuse_emails_names_and_ips():
+    """Every free field of an analytics event refuses an email, a name or an IP address."""
+    # Given each personal-data sample in each free field (metadata by value and by key)
+    cases = [
+        {field: value}
+        for value in PII_SAMPLES.values()
+        for field in ("step", "error_class", "request_id", "task_id", "job", "trace_id")
+    ]
+    cases += [{"metadata": {"note": value}} for value in PII_SAMPLES.values()]
+    cases += [{"metadata": {key: "x"}} for key in ("email", "name", "ip_address")]
+    cases += [{"metadata": {"nested": {"email": "ana@example.com"}}}]
+    # When each is validated; Then each is refused, and the message never repeats the value
+    for case in cases:
+        with pytest.raises(EventRefused) as refused:
+            event(**_event_fields(**case))
+        for value in PII_SAMPLES.values():
+            assert value not in str(refused.value)
+    # ... while a clean event passes
+    assert event(**_event_fields(metadata={"attempts": 2, "reason": "permanent"})).attempt == 1
