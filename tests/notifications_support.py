@@ -14,7 +14,6 @@ from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
-import pytest
 from aiosmtpd.controller import Controller
 from sqlalchemy import Engine, text
 
@@ -74,13 +73,6 @@ def smtp_server() -> Iterator[Mailbox]:
         yield box
     finally:
         controller.stop()
-
-
-@pytest.fixture
-def mailbox() -> Iterator[Mailbox]:
-    """A real SMTP server (aiosmtpd) on a free port for one test."""
-    with smtp_server() as box:
-        yield box
 
 
 def smtp_env(box: Mailbox, **extra: str) -> dict[str, str]:
@@ -148,3 +140,46 @@ def pgserver_database(tmp: Path) -> Iterator[str]:
         yield pg.url
     finally:
         pg.stop()
+
+
+class Helpdesk:
+    """A helpdesk webhook on 127.0.0.1 that records each POST (body and headers), answers 200."""
+
+    def __init__(self) -> None:
+        import json
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.posts: list[tuple[dict[str, Any], dict[str, str]]] = []
+        helpdesk = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                length = int(self.headers["Content-Length"])
+                helpdesk.posts.append((json.loads(self.rfile.read(length)), dict(self.headers)))
+                self.send_response(200)
+                self.end_headers()
+                self.wfile.write(b"{}")
+
+            def log_message(self, *_args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/tickets"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+
+def notify_kwargs(
+    user_id: uuid.UUID, category: str = "account_warning", **extra: Any
+) -> dict[str, Any]:
+    return {"user_id": str(user_id), "category": category, **extra}
+
+
+def appeal_link_token(msg: EmailMessage) -> str:
+    """The token of the appeal link in a received notification e-mail."""
+    import re
+    from urllib.parse import parse_qs, urlsplit
+
+    body = msg.get_content()
+    match = re.search(r"https://app\.example\.test/appeal\?\S+", body)
+    assert match, f"no appeal link in:\n{body}"
+    return parse_qs(urlsplit(match.group(0)).query)["token"][0]

@@ -42,6 +42,6 @@ def negotiate(*candidates: str | None) -> str:
         if not isinstance(raw, str) or not raw or len(raw) > MAX_INPUT:
             continue
         found = negotiate_locale(_preferred(raw), SUPPORTED, sep="-")
-        if found:
-            return str(found)
+        if found and found.lower() in SUPPORTED:  # Babel returns the caller's spelling (FR)
+            return found.lower()
     return DEFAULT

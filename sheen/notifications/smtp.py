@@ -37,6 +37,7 @@ def build_message(
     locale: str,
 ) -> EmailMessage:
     msg = EmailMessage()
+    msg.set_content(text)  # first: set_content replaces every Content-* header
     msg["From"] = settings.smtp_sender
     msg["To"] = recipient
     msg["Subject"] = subject
@@ -45,7 +46,6 @@ def build_message(
     msg["Content-Language"] = locale
     msg["Auto-Submitted"] = "auto-generated"
     msg["X-Sheen-Notification-Id"] = str(notification_id)
-    msg.set_content(text)
     return msg
 
 
