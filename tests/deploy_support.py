@@ -62,7 +62,9 @@ def make_pki(folder: Path, *, hosts: tuple[str, ...] = ("127.0.0.1", "localhost"
     folder.mkdir(parents=True, exist_ok=True)
     now = dt.datetime.now(dt.UTC)
     ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, f"sheen test CA {secrets.token_hex(4)}")])
+    ca_name = x509.Name(
+        [x509.NameAttribute(NameOID.COMMON_NAME, f"sheen test CA {secrets.token_hex(4)}")]
+    )
     ca = (
         x509.CertificateBuilder()
         .subject_name(ca_name)

@@ -61,6 +61,7 @@ def env_file(tmp_path: Path, **values: str) -> Path:
 
 def test_compose_file_declares_the_fleet():
     """Every fleet process is a service; fleet services wait for the one-shot migration."""
+    # Given the compose file, When read, Then every process is there, after the migration
     spec = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     services = spec["services"]
     assert set(services) >= FLEET
@@ -105,6 +106,7 @@ def test_compose_config_refuses_a_missing_secret(tmp_path, missing):
 
 def test_no_secret_is_written_in_the_repository():
     """docker-compose.yml and the Dockerfile carry no password; .env is git-ignored."""
+    # Given the files in the repository, Then no example password is written in them
     text = (ROOT / "docker-compose.yml").read_text() + (ROOT / "Dockerfile").read_text()
     for password in EXAMPLE_PASSWORDS:
         assert f":{password}@" not in text and f"PASSWORD: {password}" not in text, password
@@ -114,9 +116,11 @@ def test_no_secret_is_written_in_the_repository():
 
 def test_fleet_containers_are_locked_down_and_checked(tmp_path):
     """Fleet containers run read-only; worker, beat and sidecar have health checks; ports bind to loopback."""
+    # Given the configuration rendered by the compose tool
     result = compose_config(env_file(tmp_path))
     assert result.returncode == 0, result.stderr
     services = yaml.safe_load(result.stdout)["services"]
+    # Then fleet containers are read-only, checked, and published on loopback only
     for name in FLEET_CONTAINERS:
         assert services[name]["read_only"] is True, name
     worker = services["worker"]
