@@ -85,6 +85,33 @@ def _copy_group(store: ObjectStore, buckets: Buckets, rows: Sequence[Any]) -> li
     return outcomes
 
 
+def _copy_batch(
+    pool: ThreadPoolExecutor, store: ObjectStore, buckets: Buckets, rows: Sequence[Any]
+) -> list[CopyOutcome]:
+    """Copy a batch on the pool, one task per content hash (so a hash is copied once)."""
+    groups: dict[str, list[Any]] = {}
+    for row in rows:
+        groups.setdefault(row.sha256, []).append(row)
+    done = pool.map(lambda group: _copy_group(store, buckets, group), groups.values())
+    return [outcome for group in done for outcome in group]
+
+
+def _count(outcomes: Sequence[CopyOutcome], totals: BatchTotals) -> None:
+    for o in outcomes:
+        totals.extra["failed" if o.status == "error" else o.status] += 1
+        if o.status == "mismatch":
+            log.warning(
+                "artifact_cold_move_refused",
+                artifact_id=str(o.id),
+                reason="hash_mismatch",
+                actual_sha256=o.actual,
+            )
+        elif o.status in ("error", "missing"):
+            log.warning(
+                "artifact_cold_move_failed", artifact_id=str(o.id), status=o.status, error=o.error
+            )
+
+
 def delete_hot(
     engine: Engine,
     store: ObjectStore,
@@ -146,29 +173,9 @@ def move_to_cold(
                 break
             after = rows[-1].id
             totals.batches += 1
-            groups: dict[str, list[Any]] = {}
-            for row in rows:
-                groups.setdefault(row.sha256, []).append(row)
-            outcomes = [o for group in pool.map(
-                lambda g: _copy_group(store, buckets, g), groups.values()
-            ) for o in group]  # fmt: skip
+            outcomes = _copy_batch(pool, store, buckets, rows)
+            _count(outcomes, totals)
             good = [o for o in outcomes if o.status in ("copied", "reused")]
-            for o in outcomes:
-                totals.extra["failed" if o.status == "error" else o.status] += 1
-                if o.status == "mismatch":
-                    log.warning(
-                        "artifact_cold_move_refused",
-                        artifact_id=str(o.id),
-                        reason="hash_mismatch",
-                        actual_sha256=o.actual,
-                    )
-                elif o.status in ("error", "missing"):
-                    log.warning(
-                        "artifact_cold_move_failed",
-                        artifact_id=str(o.id),
-                        status=o.status,
-                        error=o.error,
-                    )
             if not good:
                 continue
             with engine.begin() as conn:
