@@ -10,6 +10,11 @@ import click
 from sheen.deploy.checks import refuse_unsafe_start
 
 
+# Path without the query string (`/login?token=...` carries a bearer token) and without
+# the client address (no IPs in logs): time, request line, status, bytes, seconds.
+ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
+
+
 @click.command()
 @click.option("--host", help="Address to bind (default SHEEN_SIDECAR_HOST, 127.0.0.1).")
 @click.option("--port", type=int, help="Port (default SHEEN_SIDECAR_PORT, 8080).")
@@ -28,6 +33,6 @@ def sidecar(host: str | None, port: int | None, workers: int, dev: bool) -> None
         return
     argv = [
         sys.executable, "-m", "gunicorn", "--bind", f"{host}:{port}", "--workers", str(workers),
-        "--access-logfile", "-", "sheen.sidecar.wsgi:app",
+        "--access-logfile", "-", "--access-logformat", ACCESS_LOG_FORMAT, "sheen.sidecar.wsgi:app",
     ]  # fmt: skip
     os.execv(sys.executable, argv)  # noqa: S606 (fixed argv, same interpreter)

@@ -85,3 +85,49 @@ def test_dev_seed_is_refused_outside_development(services, db):
     assert proc.returncode == 2
     with db.connect() as conn:
         assert conn.execute(text("SELECT count(*) FROM auth.users")).scalar() == 0
+
+
+def test_sidecar_access_log_keeps_login_tokens_and_addresses_out(services, db, tmp_path):
+    """Given the gunicorn sidecar, a /login?token=... request is logged without its query
+    string and without the client address."""
+    import time
+    import urllib.error
+    import urllib.request
+
+    from sheen.embedded import free_port
+
+    # Given
+    port = free_port()
+    log = tmp_path / "sidecar.log"
+    env = services.env(
+        SHEEN_JWT_ALGORITHMS="HS256", SHEEN_JWT_SECRET=SECRET, SHEEN_SIDECAR_PORT=str(port)
+    )
+    with log.open("wb") as out:
+        proc = subprocess.Popen(
+            [SHEEN_OPS, "sidecar", "--workers", "1"], cwd=ROOT, env=env, stdout=out,
+            stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1)
+                break
+            except OSError:
+                time.sleep(0.2)
+        # When
+        try:
+            urllib.request.urlopen(
+                f"http://127.0.0.1:{port}/login?token=not.a-real.token-value", timeout=5
+            )
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 401
+        time.sleep(0.5)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+    # Then
+    text_log = log.read_text()
+    assert '"GET /login HTTP/1.1" 401' in text_log, text_log[-2000:]
+    assert "not.a-real.token-value" not in text_log
+    assert "127.0.0.1 " not in text_log.split("Listening at")[-1]
