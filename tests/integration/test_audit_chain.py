@@ -52,7 +52,7 @@ def test_audit_chain_concurrent_inserts_link_in_one_order(db):
         try:
             for _ in range(25):
                 _insert_cleanup(db, 1)
-        except BaseException as exc:  # noqa: BLE001  (reported below)
+        except BaseException as exc:  # reported below
             errors.append(exc)
 
     threads = [threading.Thread(target=writer) for _ in range(8)]
