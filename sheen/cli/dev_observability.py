@@ -7,8 +7,9 @@ Ports are the documented defaults when free (metrics 9808, sidecar 8080, Flower
 from __future__ import annotations
 
 import sys
+from pathlib import Path
 
-from sheen.devserver import Supervisor, celery
+from sheen.devserver import Supervisor
 from sheen.embedded import free_port, port_open
 from sheen.settings import Environment, Settings
 
@@ -37,7 +38,8 @@ def spawn(sup: Supervisor, settings: Settings) -> None:
     )  # fmt: skip
     if settings.env is Environment.DEVELOPMENT:
         sup.env["FLOWER_UNAUTHENTICATED_API"] = "true"  # Flower's REST API, on loopback only
-    sup.spawn("flower", celery("flower", f"--port={flower_port}", "--address=127.0.0.1"))
+    sheen_ops = str(Path(sys.executable).with_name("sheen-ops"))
+    sup.spawn("flower", [sheen_ops, "flower", f"--port={flower_port}", "--address=127.0.0.1"])
     metrics_port = sup.env["SHEEN_METRICS_PORT"]
     sup.say(f"worker metrics http://127.0.0.1:{metrics_port}/metrics")
     sup.say(f"sidecar        http://127.0.0.1:{sidecar_port}/  (open: /healthz /readyz /metrics)")
