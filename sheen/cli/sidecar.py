@@ -9,7 +9,6 @@ import click
 
 from sheen.deploy.checks import refuse_unsafe_start
 
-
 # Path without the query string (`/login?token=...` carries a bearer token) and without
 # the client address (no IPs in logs): time, request line, status, bytes, seconds.
 ACCESS_LOG_FORMAT = '%(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)s'
