@@ -62,6 +62,10 @@ def dev(ctx: click.Context, state_dir: Path, concurrency: int) -> None:
             sup.say(
                 "fleet up; Ctrl-C stops everything. In another terminal: .venv/bin/sheen-ops jobs list"
             )
+            sup.say(
+                "dashboard: .venv/bin/sheen-ops dashboard --open (one-time login URL); "
+                "demo data: .venv/bin/sheen-ops dev seed"
+            )
             status = sup.wait()
     except SheenError as exc:
         click.echo(f"sheen-ops dev: {exc}", err=True)
