@@ -29,6 +29,7 @@ def _register() -> None:
         dlq,
         jobs,
         migrate,
+        notifications,
         sidecar,
         token,
         verify,
@@ -40,6 +41,7 @@ def _register() -> None:
     cli.add_command(sidecar.sidecar)
     cli.add_command(token.token)
     cli.add_command(dlq.dlq)
+    cli.add_command(notifications.notifications)
     cli.add_command(dashboard.dashboard)
     from sheen.deploy.flower import flower
 

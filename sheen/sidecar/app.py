@@ -76,6 +76,9 @@ def create_app(
     from sheen.sidecar import verification as verification_api
 
     app.register_blueprint(verification_api.blueprint)
+    from sheen.sidecar import notifications as notifications_api
+
+    app.register_blueprint(notifications_api.blueprint)
     from sheen.sidecar import analytics as analytics_api
 
     app.register_blueprint(analytics_api.blueprint)

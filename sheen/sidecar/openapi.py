@@ -22,6 +22,7 @@ from sheen.services.server_health import ServerHealth
 from sheen.services.trends import Trends
 from sheen.sidecar.analytics import AnalyticsHealth, MigrationRollup
 from sheen.sidecar.api import Problem, TestAlertAccepted, TestAlertRequest
+from sheen.sidecar.notifications import Appeals, UserNotifications
 from sheen.sidecar.verification import MigrationVerification
 
 blueprint = Blueprint("openapi", __name__)
@@ -33,6 +34,8 @@ MODELS: list[type[BaseModel]] = [
     Readiness,
     Problem,
     MigrationVerification,
+    UserNotifications,
+    Appeals,
     MigrationRollup,
     AnalyticsHealth,
     TestAlertRequest,
@@ -166,6 +169,50 @@ def document() -> dict[str, Any]:
                             }
                         },
                     },
+                }
+            },
+            "/api/user-notifications": {
+                "get": {
+                    **_secured(
+                        "admin:read",
+                        {
+                            "200": _json(
+                                UserNotifications, "The user's notifications, newest first."
+                            ),
+                            "400": _json(Problem, "userId is missing or not a UUID."),
+                        },
+                        "Trust & safety notifications of one user.",
+                        "userNotifications",
+                    ),
+                    "parameters": [
+                        {
+                            "name": "userId",
+                            "in": "query",
+                            "required": True,
+                            "schema": {"type": "string", "format": "uuid"},
+                        }
+                    ],
+                }
+            },
+            "/api/appeals": {
+                "get": {
+                    **_secured(
+                        "admin:read",
+                        {
+                            "200": _json(Appeals, "Appeal tickets, newest first."),
+                            "400": _json(Problem, "status is not a known ticket status."),
+                        },
+                        "Appeal tickets by status.",
+                        "appeals",
+                    ),
+                    "parameters": [
+                        {
+                            "name": "status",
+                            "in": "query",
+                            "required": False,
+                            "schema": {"type": "string", "enum": ["open", "in_review", "resolved"]},
+                        }
+                    ],
                 }
             },
             "/api/migration-verification": {
