@@ -14,6 +14,7 @@ the same origin; at most `concurrency` fetches run at once.
 from __future__ import annotations
 
 import hashlib
+import socket
 import ssl
 import threading
 import time
@@ -42,31 +43,34 @@ REDIRECTS = (301, 302, 303, 307, 308)
 _current = threading.local()  # the Fetch the calling thread is running
 
 
-def _attach(conn: HTTPConnection) -> None:
+def _attach(sock: socket.socket | None) -> None:
     fetch: Fetch | None = getattr(_current, "fetch", None)
     if fetch is not None:
-        fetch.attach(conn.sock)
+        fetch.attach(sock)
 
 
 class _WatchedHTTP(HTTPConnection):
-    """Reports its socket to the thread's Fetch on connect and on every request."""
+    """Reports its socket to the thread's Fetch: once connected (before any TLS handshake)
+    and on every request over a kept-alive connection."""
 
-    def connect(self) -> None:
-        super().connect()
-        _attach(self)
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _attach(sock)
+        return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
+        _attach(self.sock)
         super().request(*args, **kwargs)
 
 
 class _WatchedHTTPS(HTTPSConnection):
-    def connect(self) -> None:
-        super().connect()
-        _attach(self)
+    def _new_conn(self) -> socket.socket:
+        sock = super()._new_conn()
+        _attach(sock)  # the raw socket: shutting it down also ends a stalled TLS handshake
+        return sock
 
     def request(self, *args: Any, **kwargs: Any) -> None:
-        _attach(self)
+        _attach(self.sock)
         super().request(*args, **kwargs)
 
 

@@ -425,3 +425,32 @@ def test_a_certificate_that_does_not_verify_is_a_tls_error(db, site, tmp_path):
     )
     assert reasons == [{"reason": "tls_error"}]
     assert behaviour.requests == []
+
+
+def test_a_server_that_never_completes_the_tls_handshake_is_a_timeout(db, site):
+    """An HTTPS listener that accepts and then stays silent is a timeout at the deadline, not a hang."""
+    import socket
+    import threading
+
+    # Given a TCP listener that accepts connections and never answers
+    listener = socket.create_server(("127.0.0.1", 0))
+    accepted: list[socket.socket] = []
+    threading.Thread(target=lambda: accepted.append(listener.accept()[0]), daemon=True).start()
+    signer = Signer()
+    base = f"https://127.0.0.1:{listener.getsockname()[1]}/"
+    manifest = manifest_for(make_tree(site.parent / "one", count=1), base)
+    settings = settings_for(signer, verification_fetch_timeout_seconds=1.0)
+    try:
+        # When its single file is verified with a 1 s deadline
+        report = run(db, settings, manifest, signer.sign(manifest))
+    finally:
+        listener.close()
+        for conn in accepted:
+            conn.close()
+    # Then the file failed as a timeout after about a second
+    [row] = rows(
+        db,
+        "SELECT reason, duration_seconds FROM migration_verification_results WHERE kind = 'file'",
+    )
+    assert row["reason"] == "timeout" and row["duration_seconds"] < 2.5
+    assert report.exit_code == 1

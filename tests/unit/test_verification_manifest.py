@@ -110,3 +110,11 @@ def test_public_keys_setting_is_validated():
     assert KeyRing.parse("").keys == {}
     with pytest.raises(ConfigError, match="SHEEN_MANIFEST_PUBLIC_KEYS"):
         KeyRing.parse("bm90IGEga2V5")
+
+
+def test_verification_results_outside_the_fixed_set_are_refused():
+    """The run counter takes success, failure or refused only: a typo fails loudly."""
+    from sheen.metrics import record_verification
+
+    with pytest.raises(ValueError, match="unknown verification result"):
+        record_verification("exploded")
