@@ -65,6 +65,15 @@ JOBS: tuple[ScheduledJob, ...] = (
     ScheduledJob(
         "jobs.prune_done_marks", crontab(minute="10", hour="4"), "daily 04:10 UTC", 60, "day", 86400
     ),
+    # The job_runs roll-up keeps SHEEN_ROLLUP_RETENTION_DAYS of hours; older ones go, in batches.
+    ScheduledJob(
+        "jobs.prune_job_run_rollups",
+        crontab(minute="20", hour="4"),
+        "daily 04:20 UTC",
+        60,
+        "day",
+        86400,
+    ),
     # Evaluates the SLOs and advances the degraded state whether or not anyone looks.
     ScheduledJob("ops.server_health", crontab(minute="*"), "every minute", 10, "minute", 60),
 )
@@ -75,7 +84,8 @@ beat_schedule = {
     job.name: {
         "task": job.name,
         "schedule": job.schedule,
-        "options": {"expires": job.period_seconds},
+        # Nobody waits on a scheduled run (job_runs records its outcome): no result write.
+        "options": {"expires": job.period_seconds, "ignore_result": True},
     }
     for job in JOBS
 }

@@ -91,6 +91,9 @@ class Settings(BaseModel):
     done_key_retention_seconds: int = Field(default=7 * 86400, ge=1)
     # How long PostgreSQL keeps done-marks (the truth behind the Redis done-set).
     done_mark_retention_days: int = Field(default=30, ge=1)
+    # Hours of the job_runs roll-up older than this go (jobs.prune_job_run_rollups); the
+    # longest read is the 7-day trend, so at least 8.
+    rollup_retention_days: int = Field(default=30, ge=8)
     retry_backoff_seconds: float = Field(default=2.0, gt=0)
     retry_backoff_max_seconds: float = Field(default=600.0, gt=0)
     # Multiplies every task's time limits (tests shrink them to keep a short visibility timeout).

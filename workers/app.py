@@ -30,6 +30,7 @@ TASK_MODULES = (
     "tasks.artifacts",
     "tasks.operations",
     "tasks.maintenance",
+    "tasks.rollups",
 )
 
 # FleetCelery: its worker refuses unsafe defaults and sets the metrics folder first.

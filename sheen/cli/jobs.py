@@ -85,7 +85,8 @@ def run_job(name: str, period: str | None, wait: bool, timeout: float, as_json: 
     from workers.app import app
 
     kwargs = period_kwargs(name, period)
-    result = app.send_task(name, kwargs=kwargs)
+    # A result is written only for a caller that waits (job_runs records every outcome).
+    result = app.send_task(name, kwargs=kwargs, ignore_result=not wait)
     if not wait:
         _print({"task_id": result.id, "job": name, "state": "queued"}, as_json)
         return
@@ -127,7 +128,9 @@ def test_alert(mode: str, as_json: bool) -> None:
 
     from workers.app import app
 
-    result = app.send_task("fleet.test_alert", kwargs={"mode": mode, "nonce": uuid.uuid4().hex})
+    result = app.send_task(
+        "fleet.test_alert", kwargs={"mode": mode, "nonce": uuid.uuid4().hex}, ignore_result=True
+    )
     _print(
         {"task_id": result.id, "job": "fleet.test_alert", "mode": mode, "state": "queued"}, as_json
     )

@@ -60,6 +60,7 @@ SCHEDULED_PERIODS = {
     "jobs.cleanup_artifacts": 3600,
     "jobs.artifacts_cold_move": 3600,
     "jobs.artifacts_purge": 86400,
+    "jobs.prune_job_run_rollups": 86400,
     "jobs.dlq_digest": 3600,
     "ops.server_health": 60,
 }
