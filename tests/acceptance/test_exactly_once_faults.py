@@ -18,7 +18,8 @@ import pytest
 from tests.fault_support import Repeatedly, fault_fleet, forget_done_keys
 
 N = 1000
-pytestmark = pytest.mark.slow
+# Each drains 1,000 tasks through a fault and its recovery: minutes on 2 busy cores.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def _assert_exactly_once(fleet, keys, effects, workers_killed: bool = False) -> None:
@@ -62,7 +63,7 @@ def test_database_stopped_mid_run_applies_each_task_once(tmp_path, down_seconds)
             fleet.pg.stop()
             time.sleep(down_seconds)
             fleet.pg.start()
-            effects = fleet.wait_settled(keys, timeout=240)
+            effects = fleet.wait_settled(keys, timeout=600)
         # Then every key is applied exactly once and nothing good is dead-lettered
         _assert_exactly_once(fleet, keys, effects)
 
