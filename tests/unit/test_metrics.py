@@ -27,7 +27,9 @@ def exercise_every_metric() -> None:
 
 
 def all_samples() -> list[tuple[str, dict[str, str]]]:
-    sampled = metrics.SampledStateCollector(SETTINGS, lambda: {"jobs": 3}, lambda: {"x": 1})
+    sampled = metrics.SampledStateCollector(
+        SETTINGS, lambda: {"jobs": 3}, lambda: {"x": 1}, lambda: 0
+    )
     families = [*metrics.REGISTRY.collect(), *sampled.collect()]
     return [(s.name, dict(s.labels)) for family in families for s in family.samples]
 
@@ -46,7 +48,9 @@ def test_every_label_is_in_the_budget():
 def test_metric_names_match_the_alert_rules_contract():
     """The module defines exactly the metrics the alert rules and dashboard use, with their types."""
     exercise_every_metric()
-    sampled = metrics.SampledStateCollector(SETTINGS, lambda: {"jobs": 3}, lambda: {"x": 1})
+    sampled = metrics.SampledStateCollector(
+        SETTINGS, lambda: {"jobs": 3}, lambda: {"x": 1}, lambda: 0
+    )
     found = {}
     for family in [*metrics.REGISTRY.collect(), *sampled.collect()]:
         name = family.name + ("_total" if family.type == "counter" else "")
