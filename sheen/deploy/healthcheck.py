@@ -35,8 +35,14 @@ def main() -> None:
 @click.option("--max-age", default=600.0, show_default=True, help="Oldest schedule file (s).")
 def beat(max_age: float) -> None:
     """Beat holds (or some beat holds) its lease, or its schedule file is fresh."""
-    from workers.app import app
+    from celery import Celery
 
+    import celeryconfig
+    from sheen.settings import load_settings
+
+    # The configuration alone, not workers.app: no task module, logging or database import.
+    app = Celery("sheen-healthcheck", set_as_current=False)
+    app.conf.update(celeryconfig.build(load_settings()))
     conf = app.conf
     if "redbeat" in str(conf.beat_scheduler).lower():
         from redbeat.schedulers import RedBeatConfig, get_redis
