@@ -52,7 +52,9 @@ def _wait_effects(fleet, at_least: int, timeout: float = 60) -> None:
 @pytest.mark.parametrize("down_seconds", [20, 90], ids=["20s", "90s"])
 def test_database_stopped_mid_run_applies_each_task_once(tmp_path, down_seconds):
     """PostgreSQL stopped for 20 s / 90 s with tasks in flight: one retry per failure, each effect once."""
-    with fault_fleet(tmp_path) as fleet:
+    # Backoff of 2-10 s (scaled): fewer, longer waits while the database is away.
+    backoff = {"SHEEN_RETRY_BACKOFF_SECONDS": "400", "SHEEN_RETRY_BACKOFF_MAX_SECONDS": "2000"}
+    with fault_fleet(tmp_path, **backoff) as fleet:
         # Given two workers running 1,000 tasks, and a done-set Redis keeps forgetting
         fleet.start_worker()
         fleet.start_worker()

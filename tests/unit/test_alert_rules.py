@@ -44,6 +44,7 @@ FLEET_METRICS = {
     "sheen_artifact_lifecycle_total": "counter",
     "sheen_artifact_restores_total": "counter",
     "sheen_artifact_restore_refusals_total": "counter",
+    "sheen_migration_analytics_events_total": "counter",
     "sheen_server_degraded": "gauge",
     "sheen_slo_violated": "gauge",
 }
@@ -61,6 +62,7 @@ SCHEDULED_PERIODS = {
     "jobs.artifacts_cold_move": 3600,
     "jobs.artifacts_purge": 86400,
     "jobs.prune_job_run_rollups": 86400,
+    "jobs.prune_done_marks": 86400,
     "jobs.dlq_digest": 3600,
     "ops.server_health": 60,
 }
