@@ -119,11 +119,14 @@ def event(**fields: Any) -> MigrationEvent:
 
 
 def write(bind: Engine | Connection, ev: MigrationEvent) -> bool:
-    """Insert `ev` (its own transaction on an Engine, or inside `bind`'s); False if a
-    duplicate of the same (task, type, attempt, step) was already there."""
+    """Insert `ev`; False if a duplicate of the same (task, type, attempt, step) was there.
+
+    On an Engine the INSERT is one autocommitted statement (atomic, one round trip);
+    on a Connection it joins that connection's transaction (the task's effect).
+    """
     name = "insert_outcome" if ev.event_type in ("completed", "failed") else "insert_event"
     if isinstance(bind, Engine):
-        with bind.begin() as conn:
+        with bind.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             return conn.execute(query("analytics", name), ev.params()).first() is not None
     return bind.execute(query("analytics", name), ev.params()).first() is not None
 
