@@ -26,7 +26,7 @@ from benchmarks.measure import ProcessTree, Sample, compare, scaled
 from sheen.broker import task_queue
 from sheen.embedded_rabbitmq import EmbeddedRabbitMQ
 
-TASKS = scaled(10_000, 1_000)
+TASKS = scaled(3_000, 500)
 ROUNDS = scaled(3, 3)
 MARGIN = 0.05
 SIDES = {
