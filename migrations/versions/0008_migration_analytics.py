@@ -1,6 +1,6 @@
 """Migration analytics events and the dashboard role.
 
-Events are append-only (UPDATE/DELETE refused). A statement trigger folds each insert
+Events are append-only (UPDATE/DELETE refused). A row trigger folds each inserted event
 into `migration_analytics_daily` (per UTC day, type, step and duration bucket), which the
 everyone roll-up reads; TRUNCATE of the events empties it. The read-only role
 `sheen_analytics_reader` (NOLOGIN: grant it to a login role, or SET ROLE to it) is
@@ -41,14 +41,11 @@ CREATE FUNCTION sheen_analytics_daily() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
     INSERT INTO {DAILY} AS d (day, event_type, step, bucket, events, duration_seconds_sum,
                               ai_seconds_sum)
-    SELECT (occurred_at AT TIME ZONE 'UTC')::date, event_type, step,
-           sheen_analytics_bucket(duration_seconds), count(*),
-           coalesce(sum(duration_seconds), 0), sum(ai_seconds)
-    FROM new_events
-    GROUP BY 1, 2, 3, 4
-    ORDER BY 1, 2, 3, 4
+    VALUES ((NEW.occurred_at AT TIME ZONE 'UTC')::date, NEW.event_type, NEW.step,
+            sheen_analytics_bucket(NEW.duration_seconds), 1,
+            coalesce(NEW.duration_seconds, 0), NEW.ai_seconds)
     ON CONFLICT (day, event_type, step, bucket) DO UPDATE
-        SET events = d.events + EXCLUDED.events,
+        SET events = d.events + 1,
             duration_seconds_sum = d.duration_seconds_sum + EXCLUDED.duration_seconds_sum,
             ai_seconds_sum = d.ai_seconds_sum + EXCLUDED.ai_seconds_sum;
     RETURN NULL;
@@ -162,8 +159,7 @@ def upgrade() -> None:
     op.execute(FUNCTIONS)
     op.execute(
         f"CREATE TRIGGER {EVENTS}_daily AFTER INSERT ON {EVENTS} "
-        "REFERENCING NEW TABLE AS new_events "
-        "FOR EACH STATEMENT EXECUTE FUNCTION sheen_analytics_daily()"
+        "FOR EACH ROW EXECUTE FUNCTION sheen_analytics_daily()"
     )
     op.execute(
         f"CREATE TRIGGER {EVENTS}_daily_truncate AFTER TRUNCATE ON {EVENTS} "

@@ -642,7 +642,7 @@ Index(
     migration_analytics_events.c.migration_id,
     migration_analytics_events.c.occurred_at,
 )
-# Per UTC day, event type, step and duration bucket (x1.05 wide): kept by a statement
+# Per UTC day, event type, step and duration bucket (x1.05 wide): kept by a row
 # trigger on the events, so the everyone roll-up reads a few thousand rows, not millions.
 migration_analytics_daily = Table(
     "migration_analytics_daily",
