@@ -163,13 +163,23 @@ def run(env: BenchEnv) -> list[Figure]:
             time.sleep(0.1)
         bare: list[dict[str, Any]] = []
         fleet: list[dict[str, Any]] = []
-        for _ in range(ROUNDS):
+        for rnd in range(ROUNDS):
             _seed(env, url, ARTIFACTS)
             bare.append(_side(env, url, "bare", ARTIFACTS))
             fleet.append(_side(env, url, "fleet", ARTIFACTS))
+            print(  # kept even if a later round fails
+                f"# round {rnd + 1}: bare {ARTIFACTS / bare[-1]['seconds']:.1f}/s,"
+                f" fleet {ARTIFACTS / fleet[-1]['seconds']:.1f}/s,"
+                f" fleet RSS {fleet[-1]['rss_kib'] / 1024:.1f} MiB",
+                flush=True,
+            )
     finally:
         server.terminate()
-        server.wait(10)
+        try:
+            server.wait(30)
+        except subprocess.TimeoutExpired:  # a busy werkzeug can sit on SIGTERM
+            server.kill()
+            server.wait()
     bare_rate = [ARTIFACTS / b["seconds"] for b in bare]
     fleet_rate = [ARTIFACTS / f["seconds"] for f in fleet]
     ratios = [f / b for f, b in zip(fleet_rate, bare_rate, strict=True)]
