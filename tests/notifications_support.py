@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import threading
@@ -30,6 +31,8 @@ class Mailbox:
     refuse: set[str] = field(default_factory=set)  # 550 at RCPT
     defer: set[str] = field(default_factory=set)  # 451 at RCPT
     lock: threading.Lock = field(default_factory=threading.Lock)
+    # set: a message is stored, then its 250 reply held back until cleared (a crash window)
+    hold: threading.Event = field(default_factory=threading.Event)
 
     def wait_for(self, count: int, timeout: float = 30.0) -> list[EmailMessage]:
         deadline = time.monotonic() + timeout
@@ -61,6 +64,8 @@ class _Handler:
         msg = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.box.lock:
             self.box.messages.append(msg)  # type: ignore[arg-type]
+        while self.box.hold.is_set():
+            await asyncio.sleep(0.05)
         return "250 OK"
 
 

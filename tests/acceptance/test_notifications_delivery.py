@@ -238,3 +238,32 @@ def test_a_user_without_an_address_fails_permanently(
     assert [(r["status"], r["failure_reason"]) for r in rows(db, user)] == [
         ("failed", "no_address")
     ]
+
+
+def test_worker_killed_after_smtp_accepted_resends_with_the_same_message_id(
+    db, services, start_worker, celery_app, mailbox
+):
+    """The documented window: SMTP has the message, the worker dies before `sent` commits."""
+    # Given a server that stores the message and then holds its reply
+    clear_broker(services)
+    worker = start_worker(concurrency=1, **smtp_env(mailbox))
+    user = add_user(db)
+    mailbox.hold.set()
+    result = celery_app.send_task(NOTIFY, kwargs=notify_kwargs(user))
+    mailbox.wait_for(1)
+    # When the pool child is SIGKILLed while waiting for the reply, and the server resumes
+    [child] = worker.children()
+    child.kill()
+    mailbox.hold.clear()
+    # Then the redelivery sends once more, with the same Message-ID, and the row ends sent
+    outcome = result.get(timeout=60)
+    first, second = mailbox.wait_for(2)
+    assert (
+        first["Message-ID"]
+        == second["Message-ID"]
+        == f"<{outcome['notification_id']}@sheenapps.local>"
+    )
+    [row] = rows(db, user)
+    assert (row["status"], row["attempts"]) == ("sent", 1)
+    time.sleep(0.5)
+    assert len(mailbox.messages) == 2
