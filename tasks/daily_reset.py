@@ -28,7 +28,7 @@ def daily_reset(ctx: RunContext) -> dict[str, Any]:
     totals = reset_daily_usage(
         get_engine(ctx.settings),
         day,
-        payload.batch_size or ctx.settings.job_batch_size,
+        payload.batch_size or ctx.settings.daily_reset_batch_size,
         finish=ctx.take_done_mark,
     )
     return {"day": day.isoformat(), **totals.as_dict()}
