@@ -103,7 +103,7 @@ def test_external_request_counts_errors_and_successes():
 
 def test_unknown_dependency_and_status_are_refused():
     """Label values come from fixed sets: a typo fails loudly instead of adding a series."""
-    with pytest.raises(ValueError, match="unknown dependency"), metrics.external_request("smtp"):
+    with pytest.raises(ValueError, match="unknown dependency"), metrics.external_request("ftp"):
         pass
     with pytest.raises(ValueError, match="unknown run status"):
         metrics.record_run("x", "exploded", 1.0, settings=SETTINGS)
