@@ -14,8 +14,6 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[embedded,dev]'
 	touch $(STAMP)
 
-install: $(STAMP) $(CATALOGS_MO)
-
 # Trust & safety notification catalogs: the .po sources are in git, the compiled .mo are not
 # (git-ignored): `make install` (so `make test` and `make run`) compiles any that are missing
 # or older than their .po. `catalogs-extract` / `catalogs-update` after changing message ids;
@@ -25,6 +23,9 @@ CATALOGS_PO  := $(wildcard $(LOCALE_DIR)/*/LC_MESSAGES/messages.po)
 CATALOGS_MO  := $(CATALOGS_PO:.po=.mo)
 .PHONY: catalogs catalogs-extract catalogs-update
 catalogs: $(CATALOGS_MO)
+
+# After the catalog variables: make expands a rule's prerequisites as it reads the line.
+install: $(STAMP) $(CATALOGS_MO)
 
 $(LOCALE_DIR)/%/LC_MESSAGES/messages.mo: $(LOCALE_DIR)/%/LC_MESSAGES/messages.po | $(STAMP)
 	$(BIN)/pybabel compile --statistics -D messages -d $(LOCALE_DIR) -l $*
