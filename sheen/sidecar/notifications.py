@@ -26,7 +26,9 @@ LIMIT = 100
 
 class UserNotification(BaseModel):
     id: uuid.UUID
-    category: Literal["content_violation", "account_warning", "temporary_restriction", "appeal_update"]
+    category: Literal[
+        "content_violation", "account_warning", "temporary_restriction", "appeal_update"
+    ]
     locale: Literal["en", "es", "fr"]
     status: Literal["pending", "sent", "suppressed", "failed"]
     suppressed_reason: Literal["rate_limited", "kill_switch"] | None
@@ -90,7 +92,11 @@ def appeals() -> ResponseReturnValue:
         return _bad_request("status: open, in_review or resolved")
     found = [
         Appeal.model_validate(
-            {**r, "locale": r["context"].get("locale"), "notified_at": r["context"].get("notified_at")}
+            {
+                **r,
+                "locale": r["context"].get("locale"),
+                "notified_at": r["context"].get("notified_at"),
+            }
         )
         for r in store.appeals(deps().engine, status, LIMIT)
     ]
