@@ -103,7 +103,7 @@ def test_retries_success_and_permanent_failure_emit_exactly_the_expected_events(
     producer's trace and request ids everywhere, spans exported, a matching roll-up."""
     # Given a worker exporting spans, and a producer span the migrations start under
     clean_broker(services)
-    start_worker(concurrency=2, SHEEN_OTLP_ENDPOINT=otlp.url, **WORKER_ENV)
+    worker = start_worker(concurrency=2, SHEEN_OTLP_ENDPOINT=otlp.url, **WORKER_ENV)
     uid = _user(db)
     tracer = TracerProvider().get_tracer("producer")
     with tracer.start_as_current_span("POST /migrations") as span:
@@ -146,6 +146,10 @@ def test_retries_success_and_permanent_failure_emit_exactly_the_expected_events(
         runs = runs_for_task(db, task_id)
         assert {(r["trace_id"], r["request_id"]) for r in runs} == {(producer_trace, request_id)}
     assert len(runs_for_task(db, flaky)) == 3
+    # ... and so do the worker's log lines of the retries
+    retry_lines = [line for line in worker.log().splitlines() if "job_retry" in line]
+    assert len(retry_lines) == 2
+    assert all("request_id=req-flaky-1" in line and producer_trace in line for line in retry_lines)
     # ... the worker exported the task spans of every attempt into the producer's trace
     names = _wait_for(
         lambda: (n := otlp.names_for(producer_trace)).count("run/migration.run") >= 4 and n,
@@ -211,3 +215,31 @@ def test_analytics_emit_off_writes_no_event(db, services, start_worker, celery_a
         assert conn.execute(text("SELECT count(*) FROM migration_analytics_events")).scalar() == 0
         assert conn.execute(text("SELECT count(*) FROM migration_analytics_daily")).scalar() == 0
     assert [r["status"] for r in runs_for_task(db, task_id)] == ["retry", "success"]
+
+
+def test_the_verify_step_enqueues_migration_verify_once_per_migration(
+    db, services, start_worker, celery_app
+):
+    """With a manifest, the last step enqueues migration.verify under the migration's key."""
+    # Given a worker and a migration whose payload carries a (bogus) manifest to verify
+    clean_broker(services)
+    start_worker(concurrency=1)
+    uid = _user(db)
+    task_id = _migrate(celery_app, uid, "req-verify-1",
+                       verify={"manifest": "{}", "environment": "ci"})  # fmt: skip
+    # When it has ended and the verification task has run
+    events = _wait_for(lambda: _outcome(db, task_id), what="migration outcome")
+    verify_runs = _wait_for(
+        lambda: [r for r in _job_runs(db, "migration.verify") if r["status"] != "running"],
+        what="migration.verify run",
+    )
+    # Then the verify step completed and one migration.verify ran under the migration's key
+    assert ("step_completed", "verify") in [(e["event_type"], e["step"]) for e in events]
+    migration_id = events[0]["migration_id"]
+    assert [r["idempotency_key"] for r in verify_runs] == [f"migration-verify:{migration_id}"]
+
+
+def _job_runs(db, job: str) -> list[dict[str, Any]]:
+    with db.connect() as conn:
+        rows = conn.execute(text("SELECT * FROM job_runs WHERE job = :j ORDER BY id"), {"j": job})
+        return [dict(r._mapping) for r in rows]
