@@ -60,9 +60,10 @@ class FaultFleet:
             SHEEN_LOG_FORMAT="console",
             SHEEN_EXTRA_TASK_MODULES=PROBES,
             SHEEN_METRICS_PORT="0",
-            # Scaled limits: longest hard limit 9.15 s, lease 10.15 s, backoff 0.01-3 s, restore after 12 s.
+            # Scaled limits: longest hard limit 18.15 s (the probe's), lease 19.15 s, backoff
+            # 0.01-3 s, a dead worker's messages restored after 25 s.
             SHEEN_TIME_LIMIT_SCALE="0.005",
-            SHEEN_VISIBILITY_TIMEOUT_SECONDS="12",
+            SHEEN_VISIBILITY_TIMEOUT_SECONDS="25",
             SHEEN_MAX_DELIVERIES="10",
         )
         env.update(self.overrides)
