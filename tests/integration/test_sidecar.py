@@ -178,7 +178,8 @@ def test_openapi_document_lists_every_endpoint(client):
     assert set(doc["paths"]) == {
         "/healthz", "/readyz", "/metrics", "/api/jobs/overview", "/api/server-health",
         "/api/trends", "/api/jobs/test-alert", "/api/migration-verification",
-        "/api/migration-analytics/rollup", "/api/migration-analytics/health", "/openapi.json", "/",
+        "/api/migration-analytics/rollup", "/api/migration-analytics/health",
+        "/api/user-notifications", "/api/appeals", "/openapi.json", "/",
     }  # fmt: skip
     overview = doc["paths"]["/api/jobs/overview"]["get"]["responses"]["200"]
     assert overview["content"]["application/json"]["schema"]["$ref"].endswith("/JobsOverview")
