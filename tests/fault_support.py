@@ -28,7 +28,7 @@ from sheen.embedded import EmbeddedPostgres, EmbeddedRedis, free_port
 from sheen.reliability.inflight import InFlight
 from tests.conftest import ROOT, WorkerProcess
 
-PROBES = "tests.probes.tasks"
+PROBES = "tests.probes.faults"
 JOB = "probe.insert"
 
 

@@ -17,7 +17,7 @@ from sheen.settings import load_settings
 from tests.rabbitmq_support import rabbit_app, rabbit_env, rabbitmq  # noqa: F401  (fixtures)
 from tests.reliability_support import PROBES, clear_broker, state, wait_until
 
-GRACE = 12  # max(visibility timeout 12 s, hard limits 9.3 s at scale 0.01) + margin 0
+GRACE = 12  # max(visibility timeout 12 s, hard limits 9.15 s at scale 0.005) + margin 0
 
 
 @pytest.fixture(params=["redis", "rabbitmq"])
@@ -39,7 +39,7 @@ def audit(monkeypatch):
     def run(broker_url: str, *args: str) -> tuple[int, dict]:
         monkeypatch.setenv("SHEEN_BROKER_URL", broker_url)
         monkeypatch.setenv("SHEEN_VISIBILITY_TIMEOUT_SECONDS", str(GRACE))
-        monkeypatch.setenv("SHEEN_TIME_LIMIT_SCALE", "0.01")
+        monkeypatch.setenv("SHEEN_TIME_LIMIT_SCALE", "0.005")
         monkeypatch.setenv("SHEEN_AUDIT_MARGIN_SECONDS", "0")
         load_settings.cache_clear()
         _register()

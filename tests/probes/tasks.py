@@ -14,7 +14,6 @@ from typing import Any
 import psycopg
 from celery.exceptions import SoftTimeLimitExceeded
 from pydantic import BaseModel, ConfigDict
-from sqlalchemy import text
 
 from sheen.reliability.clients import state_redis
 from workers.app import app
@@ -80,32 +79,3 @@ def stubborn_hang(ctx: RunContext) -> None:
             time.sleep(0.1)
         except SoftTimeLimitExceeded:
             state_redis(ctx.settings).rpush(f"probe:soft:{ctx.payload.name}", ctx.task_id)
-
-
-class InsertPayload(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    idempotency_key: str
-    sleep_ms: int = 0  # inside the transaction: widens the window a fault can hit
-
-
-class InsertTask(FleetTask):
-    payload_schema = InsertPayload
-    # Scaled by the fault tests (0.005): an 18 s soft limit, well above the stalls a service
-    # restart causes (a 5 s connect timeout; a Redis client reconnecting after a SIGKILL).
-    expected_runtime_seconds = 1200
-    max_retries = 100  # outlives a 90 s database outage at the tests' scaled backoff
-
-
-@app.task(base=InsertTask, name="probe.insert", bind=False)
-def insert(ctx: RunContext) -> dict[str, Any]:
-    """A non-idempotent effect: one INSERT into a table without a unique constraint."""
-    payload = ctx.payload_as(InsertPayload)
-    with ctx.transaction() as conn:
-        conn.execute(
-            text("INSERT INTO probe_effects (key, task_id) VALUES (:key, :task_id)"),
-            {"key": payload.idempotency_key, "task_id": ctx.task_id},
-        )
-        if payload.sleep_ms:
-            time.sleep(payload.sleep_ms / 1000)
-    return {"inserted": payload.idempotency_key}
