@@ -148,8 +148,8 @@ class FaultFleet:
         _fsync_always(self.redis)
 
     def stop(self) -> None:
-        for worker in self.workers:
-            worker.kill() if worker.proc.poll() is None else None
+        for worker in self.live_workers():
+            worker.kill()
         self.pg.stop()
         self.redis.stop()
 

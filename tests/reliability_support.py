@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import psycopg
 import redis
 from sqlalchemy import text
 
@@ -54,3 +55,13 @@ def runs(engine: Any, job: str) -> list[dict[str, Any]]:
 def clear_broker(services: Any) -> None:
     """Empty the broker database: queues, unacked messages and dead letters of earlier tests."""
     redis.Redis.from_url(services.broker_url).flushdb()
+
+
+def blocked_on_lock(services: Any) -> bool:
+    """Whether some session of the test database is waiting on a lock (a probe mid-task)."""
+    with psycopg.connect(services.database_url, autocommit=True) as conn:
+        row = conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+            " AND datname = current_database()"
+        ).fetchone()
+    return bool(row and row[0])

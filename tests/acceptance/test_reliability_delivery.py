@@ -5,16 +5,7 @@ from __future__ import annotations
 import psycopg
 import pytest
 
-from tests.reliability_support import PROBES, clear_broker, runs, state, wait_until
-
-
-def _blocked_on_lock(services) -> bool:
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND datname = current_database()"
-        ).fetchone()
-    return bool(row and row[0])
+from tests.reliability_support import PROBES, blocked_on_lock, clear_broker, runs, state, wait_until
 
 
 @pytest.fixture
@@ -34,13 +25,13 @@ def test_sigkill_of_a_pool_child_mid_task_redelivers_and_applies_once(
     clear_broker(services)
     worker = start_worker(concurrency=1, SHEEN_EXTRA_TASK_MODULES=PROBES)
     result = celery_app.send_task("probe.effect", kwargs={"name": "child", "lock": 7001})
-    wait_until(lambda: _blocked_on_lock(services), 30, "the task to block on the lock")
+    wait_until(lambda: blocked_on_lock(services), 30, "the task to block on the lock")
     # When its pool child is SIGKILLed
     [child] = worker.children()
     child.kill()
     # Then the message is delivered again; released, it completes once
     wait_until(lambda: state(services).llen("probe:started:child") == 2, 30, "the redelivery")
-    wait_until(lambda: _blocked_on_lock(services), 30, "the redelivered task to block")
+    wait_until(lambda: blocked_on_lock(services), 30, "the redelivered task to block")
     lock.close()
     assert result.get(timeout=30) == {"effects": 1}
     assert int(state(services).get("probe:effect:child")) == 1
@@ -60,7 +51,7 @@ def test_sigkill_of_the_main_process_redelivers_after_the_visibility_timeout(
     }
     first = start_worker(concurrency=1, **env)
     result = celery_app.send_task("probe.effect", kwargs={"name": "main", "lock": 7001})
-    wait_until(lambda: _blocked_on_lock(services), 30, "the task to block on the lock")
+    wait_until(lambda: blocked_on_lock(services), 30, "the task to block on the lock")
     # When the main process and its child are SIGKILLed, and a new worker starts
     first.kill()
     start_worker(concurrency=1, **env)
@@ -94,7 +85,7 @@ def test_same_key_delivered_concurrently_runs_once(db, services, start_worker, c
     start_worker(concurrency=2, SHEEN_EXTRA_TASK_MODULES=PROBES)
     kwargs = {"name": "conc", "lock": 7001, "idempotency_key": "dup"}
     first = celery_app.send_task("probe.effect", kwargs=kwargs)
-    wait_until(lambda: _blocked_on_lock(services), 30, "the first to block")
+    wait_until(lambda: blocked_on_lock(services), 30, "the first to block")
     # When the duplicate arrives while the first holds the key
     second = celery_app.send_task("probe.effect", kwargs=kwargs)
     skipped = second.get(timeout=30)

@@ -22,18 +22,9 @@ from sheen.deadletters import DeadLetter
 from sheen.ledger.ledger import OPEN
 from sheen.settings import load_settings
 from tests.rabbitmq_support import rabbit_app, rabbit_env, rabbitmq  # noqa: F401  (fixtures)
-from tests.reliability_support import PROBES, runs, state, wait_until
+from tests.reliability_support import PROBES, blocked_on_lock, runs, state, wait_until
 
 pytestmark = pytest.mark.usefixtures("rabbitmq")
-
-
-def _blocked_on_lock(services) -> bool:
-    with psycopg.connect(services.database_url, autocommit=True) as conn:
-        row = conn.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
-            " AND datname = current_database()"
-        ).fetchone()
-    return bool(row and row[0])
 
 
 @pytest.fixture
@@ -66,13 +57,13 @@ def test_rabbitmq_sigkill_of_a_pool_child_redelivers_and_applies_once(
     # Given a worker whose task is blocked mid-run on the test's lock
     worker = on_rabbit()
     result = rabbit_app.send_task("probe.effect", kwargs={"name": "rchild", "lock": 7002})
-    wait_until(lambda: _blocked_on_lock(services), 30, "the task to block on the lock")
+    wait_until(lambda: blocked_on_lock(services), 30, "the task to block on the lock")
     # When its pool child is SIGKILLed
     [child] = worker.children()
     child.kill()
     # Then the message is delivered again; released, it completes once
     wait_until(lambda: state(services).llen("probe:started:rchild") == 2, 30, "the redelivery")
-    wait_until(lambda: _blocked_on_lock(services), 30, "the redelivered task to block")
+    wait_until(lambda: blocked_on_lock(services), 30, "the redelivered task to block")
     lock.close()
     assert result.get(timeout=30) == {"effects": 1}
     assert int(state(services).get("probe:effect:rchild")) == 1
@@ -88,7 +79,7 @@ def test_rabbitmq_sigkill_of_the_main_process_redelivers_at_once(
     env = {"SHEEN_TIME_LIMIT_SCALE": "0.01"}
     first = on_rabbit(**env)
     result = rabbit_app.send_task("probe.effect", kwargs={"name": "rmain", "lock": 7002})
-    wait_until(lambda: _blocked_on_lock(services), 30, "the task to block on the lock")
+    wait_until(lambda: blocked_on_lock(services), 30, "the task to block on the lock")
     # When the main process and its child are SIGKILLed, and a new worker starts
     first.kill()
     on_rabbit(**env)
