@@ -7,6 +7,7 @@ from typing import Any
 from celery import Task
 from pydantic import BaseModel, ConfigDict
 
+from sheen.analytics.trace_context import continued
 from sheen.reliability.idempotency import derive_key
 from workers.context import RunContext
 from workers.pipeline import run_pipeline
@@ -35,9 +36,10 @@ class FleetTask(Task):
     Request = "workers.request:FleetRequest"
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        ctx = RunContext.from_request(self, kwargs)
-        ctx.args = list(args)  # refused by Validation, inside the pipeline, so it is dead-lettered
-        return run_pipeline(ctx, lambda: self.run(ctx))
+        with continued(self.request.headers):
+            ctx = RunContext.from_request(self, kwargs)
+            ctx.args = list(args)  # refused by Validation, inside the pipeline: dead-lettered
+            return run_pipeline(ctx, lambda: self.run(ctx))
 
     def idempotency_key(self, ctx: RunContext) -> str:
         """The execution's key: an explicit header or kwarg, else derived from name and kwargs.

@@ -8,7 +8,8 @@ headers a producer stamps (`traceparent`, `trace_id`, `request_id`).
 from __future__ import annotations
 
 import uuid
-from collections.abc import MutableMapping
+from collections.abc import Iterator, Mapping, MutableMapping
+from contextlib import contextmanager
 from typing import Any
 
 from opentelemetry import context as otel_context
@@ -67,3 +68,18 @@ def sync_trace_id(headers: MutableMapping[str, Any] | None = None, **_: Any) -> 
         found = trace_id_from(headers)
         if found:
             headers["trace_id"] = found
+
+
+@contextmanager
+def continued(headers: Mapping[str, Any] | None) -> Iterator[None]:
+    """Worker side, when no instrumentation span is current: the message's W3C context is,
+    for the run, so what the task publishes stays in its producer's trace."""
+    traceparent = (headers or {}).get("traceparent")
+    if not traceparent or trace.get_current_span().get_span_context().is_valid:
+        yield
+        return
+    token = otel_context.attach(W3C.extract({"traceparent": str(traceparent)}))
+    try:
+        yield
+    finally:
+        otel_context.detach(token)

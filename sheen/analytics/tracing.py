@@ -5,8 +5,13 @@
   trace id, so logs, job_runs and events agree (`stamp_headers`, called from
   workers/signals.py). opentelemetry-instrumentation-celery adds its publish span when
   the process set tracing up.
-- Worker (each pool process, `setup_tracing`): the instrumentation's task span has the
-  producer's span as parent; `current_trace_id()` is what RunContext records.
+- Worker (each pool process, `setup_tracing`): with an exporter, the instrumentation's
+  task span has the producer's span as parent; `current_trace_id()` is what RunContext
+  records. Without one (no SHEEN_OTLP_ENDPOINT) nothing would ever be exported, so the
+  Celery instrumentation is not installed (its two spans per task cost ~100 us of CPU,
+  docs/benchmarks.md): the task runs in the producer's context instead
+  (`trace_context.continued`), so its logs, rows and the messages it publishes carry the
+  same trace id.
 - Sampling: the head decision is ParentBased(TraceIdRatioBased(SHEEN_TRACE_SAMPLE_RATIO)),
   so a trace is kept or dropped as a whole. Spans the ratio drops are still *recorded*
   (`RecordDropped`: RECORD_ONLY instead of DROP) and held per trace until their local root
@@ -181,9 +186,10 @@ def setup_tracing(settings: Settings) -> TracerProvider:
         instrumentor = CeleryInstrumentor()
         if instrumentor.is_instrumented_by_opentelemetry:
             instrumentor.uninstrument()
-        instrumentor.instrument(tracer_provider=provider)
         signals.before_task_publish.disconnect(sync_trace_id)
-        signals.before_task_publish.connect(sync_trace_id, weak=False)
+        if settings.otlp_endpoint:  # spans only matter when something exports them
+            instrumentor.instrument(tracer_provider=provider)
+            signals.before_task_publish.connect(sync_trace_id, weak=False)
         _state.update(pid=os.getpid(), provider=provider)
         return provider
 

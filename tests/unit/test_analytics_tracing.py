@@ -9,7 +9,13 @@ from opentelemetry.sdk.trace.sampling import ParentBased, TraceIdRatioBased
 from opentelemetry.trace import Status, StatusCode
 
 from sheen.analytics.rollup import bucket_range, quantile
-from sheen.analytics.trace_context import stamp_headers, sync_trace_id, trace_id_from
+from sheen.analytics.trace_context import (
+    continued,
+    current_trace_id,
+    stamp_headers,
+    sync_trace_id,
+    trace_id_from,
+)
 from sheen.analytics.tracing import KeepFailedTraces, RecordDropped, RedactingExporter
 from sheen.settings import parse_settings
 
@@ -41,6 +47,26 @@ def test_producer_headers_carry_a_w3c_traceparent_and_its_trace_id():
     replaced = {**inside, "traceparent": sampled["traceparent"]}
     sync_trace_id(headers=replaced)
     assert replaced["trace_id"] == sampled["trace_id"]
+
+
+def test_an_uninstrumented_task_runs_in_its_producers_trace():
+    """No instrumentation span (no exporter): the message's traceparent is the current
+    context for the run, so what the task publishes stays in the producer's trace."""
+    # Given a message stamped by a producer
+    message: dict[str, str] = {}
+    stamp_headers(message, 0.0)
+    assert current_trace_id() is None
+    # When the task runs in it and publishes a child
+    with continued(message):
+        seen = current_trace_id()
+        child: dict[str, str] = {}
+        stamp_headers(child, 1.0)
+    # Then both carry the producer's trace id, and the context is left as it was
+    assert seen == message["trace_id"] == child["trace_id"]
+    assert current_trace_id() is None
+    # When a message has no traceparent; Then nothing is attached
+    with continued({}):
+        assert current_trace_id() is None
 
 
 def _provider(ratio: float) -> tuple[TracerProvider, InMemorySpanExporter]:
