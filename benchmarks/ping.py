@@ -16,7 +16,8 @@ Primary figure: the median of the per-round ratios of CPU per task (fleet / bare
 min-max, judged against <= 1.0x within a 5 % margin, "inconclusive" when the
 rounds spread wider. Wall-clock tasks/s is reported second. The pipeline's own
 per-task time (sheen_middleware_overhead_seconds, read from the fleet worker's
-metric files) is reported as P50/P95/P99 over every fleet round.
+metric files) is reported as P50/P95/P99: judged on a fleet worker fed at a paced
+PACED_RATE tasks/s (a load it keeps up with), and, for reference, over every drain.
 """
 
 from __future__ import annotations
@@ -27,10 +28,12 @@ from typing import Any
 
 from benchmarks.common import BenchEnv, Figure
 from benchmarks.measure import Comparison, Sample, compare, histogram_quantile, scaled
-from benchmarks.workload import DrainSpec, drain
+from benchmarks.workload import DrainSpec, drain, paced
 
 TASKS = scaled(20_000, 2_000)
 ROUNDS = scaled(5, 3)
+PACED_TASKS = scaled(6_000, 600)
+PACED_RATE = 100.0  # tasks/s: an eighth of what the fleet drains on this machine
 MARGIN = 0.05
 OVERHEAD_METRIC = "sheen_middleware_overhead_seconds"
 
@@ -127,15 +130,25 @@ def run(env: BenchEnv) -> list[Figure]:
             "sensitive to other load",
         ),
     ]
-    buckets = _overhead_buckets(fleet_states)
-    if buckets and buckets[-1][1]:
+    # The latency target is judged where the worker keeps up (paced publishes); the drains'
+    # figure is the same histogram with every process queueing for one of the two cores.
+    paced_state = env.tmp / "ping-state-paced"
+    fleet_spec, fleet_app = apps["fleet"]
+    paced(env, fleet_spec, fleet_app, PACED_TASKS, PACED_RATE, paced_state)
+    for label, states, note in (
+        (f"paced at {PACED_RATE:g}/s", [paced_state], "target P95 < 0.5 ms"),
+        ("saturated drains", fleet_states, "for reference: includes waiting for a core"),
+    ):
+        buckets = _overhead_buckets(states)
+        if not buckets or not buckets[-1][1]:
+            continue
         for q in (50, 95, 99):
             figures.append(
                 Figure(
-                    f"middleware overhead P{q}",
+                    f"middleware overhead P{q}, {label}",
                     histogram_quantile(q / 100, buckets) * 1e3,
                     "ms",
-                    f"{int(buckets[-1][1]):,} executions; target P95 < 0.5 ms" if q == 95 else "",
+                    f"{int(buckets[-1][1]):,} executions; {note}" if q == 95 else "",
                 )
             )
     figures.append(

@@ -121,3 +121,36 @@ def drain(
     finally:
         proc.terminate()
         proc.wait(60)
+
+
+def paced(
+    env: BenchEnv,
+    spec: DrainSpec,
+    app: Any,
+    tasks: int,
+    rate: float,
+    state: Path,
+    timeout: float = 600,
+) -> None:
+    """Publish `tasks` one by one at `rate` per second to a running worker whose state
+    (metric files) is `state`: latency at a load the worker keeps up with, where a drain
+    measures it saturated (every process waiting for one of the cores)."""
+    environ = env.environ(SHEEN_METRICS_PORT="0", SHEEN_STATE_DIR=str(state), **dict(spec.environ))
+    client = redis.Redis.from_url(environ["SHEEN_BROKER_URL"])
+    client.flushdb()
+    proc = start_worker(spec, environ, env.tmp / f"{state.name}.log")
+    deadline = time.monotonic() + timeout
+    try:
+        options = {"kwargs": dict(spec.kwargs), "queue": spec.queue, **dict(spec.options)}
+        due = time.monotonic()
+        for _ in range(tasks):
+            app.send_task(spec.task, **options)
+            due += 1.0 / rate
+            time.sleep(max(due - time.monotonic(), 0.0))
+        while _remaining(client, spec.queue):
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"{state.name}: did not finish")
+            time.sleep(POLL_DRAIN)
+    finally:
+        proc.terminate()
+        proc.wait(60)
