@@ -90,6 +90,16 @@ def _remaining(client: redis.Redis, queue: str) -> int:
     return int(queued) + int(unacked)
 
 
+def _wait_drained(
+    client: redis.Redis, queue: str, proc: subprocess.Popen[bytes], deadline: float, label: str
+) -> None:
+    """Until queue and unacked hash are both empty; an exited worker or the deadline raises."""
+    while _remaining(client, queue):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise RuntimeError(f"{label}: did not drain")
+        time.sleep(POLL_DRAIN)
+
+
 def drain(
     env: BenchEnv, spec: DrainSpec, app: Any, tasks: int, label: str, timeout: float = 600
 ) -> Sample:
@@ -111,10 +121,7 @@ def drain(
         before = tree.cpu()
         began = time.perf_counter()
         counted = _remaining(client, spec.queue)
-        while _remaining(client, spec.queue):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{label}: did not drain")
-            time.sleep(POLL_DRAIN)
+        _wait_drained(client, spec.queue, proc, deadline, label)
         wall = time.perf_counter() - began
         used = tree.cpu() - before
         return Sample(tasks=counted, cpu=used, wall_seconds=wall)
@@ -147,10 +154,7 @@ def paced(
             app.send_task(spec.task, **options)
             due += 1.0 / rate
             time.sleep(max(due - time.monotonic(), 0.0))
-        while _remaining(client, spec.queue):
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{state.name}: did not finish")
-            time.sleep(POLL_DRAIN)
+        _wait_drained(client, spec.queue, proc, deadline, state.name)
     finally:
         proc.terminate()
         proc.wait(60)

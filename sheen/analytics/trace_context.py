@@ -29,12 +29,19 @@ def current_trace_id() -> str | None:
     return trace_id_hex(trace.get_current_span().get_span_context())
 
 
-def trace_id_from(headers: MutableMapping[str, Any] | None) -> str | None:
-    """The trace id of a message's `traceparent` header (W3C propagator), or None."""
+def _message_context(headers: Mapping[str, Any] | None) -> otel_context.Context | None:
+    """The W3C context of a message's `traceparent` header, or None when it has none."""
     if not headers or not headers.get("traceparent"):
         return None
-    carrier = {"traceparent": str(headers["traceparent"])}
-    return trace_id_hex(trace.get_current_span(W3C.extract(carrier)).get_span_context())
+    return W3C.extract({"traceparent": str(headers["traceparent"])})
+
+
+def trace_id_from(headers: Mapping[str, Any] | None) -> str | None:
+    """The trace id of a message's `traceparent` header (W3C propagator), or None."""
+    context = _message_context(headers)
+    if context is None:
+        return None
+    return trace_id_hex(trace.get_current_span(context).get_span_context())
 
 
 def _root_context(sample_ratio: float) -> otel_context.Context:
@@ -74,11 +81,11 @@ def sync_trace_id(headers: MutableMapping[str, Any] | None = None, **_: Any) -> 
 def continued(headers: Mapping[str, Any] | None) -> Iterator[None]:
     """Worker side, when no instrumentation span is current: the message's W3C context is,
     for the run, so what the task publishes stays in its producer's trace."""
-    traceparent = (headers or {}).get("traceparent")
-    if not traceparent or trace.get_current_span().get_span_context().is_valid:
+    context = _message_context(headers)
+    if context is None or trace.get_current_span().get_span_context().is_valid:
         yield
         return
-    token = otel_context.attach(W3C.extract({"traceparent": str(traceparent)}))
+    token = otel_context.attach(context)
     try:
         yield
     finally:
